@@ -1,0 +1,189 @@
+// critdim base: errors and exit codes, checked file access, atomic writes, .npy I/O,
+// the thread pool, and the catalogue of ggml tensor types that GGUF files name.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace critdim {
+
+// ---------------------------------------------------------------------------------------------
+// Errors. Every failure a user can cause is an Error with a category; the command maps the
+// category to a documented exit code (docs/errors.md). Messages read "WHERE: WHAT".
+
+enum class ErrorKind {
+    usage,     // bad command line                           exit 2
+    input,     // a file or its content is malformed          exit 3
+    mismatch,  // a plan, vector or file does not fit the model exit 4
+    io,        // the operating system refused a read/write  exit 5
+    internal,  // a bug in critdim                            exit 70
+};
+
+int exit_code(ErrorKind kind);
+const char* error_kind_name(ErrorKind kind);
+
+class Error : public std::runtime_error {
+public:
+    Error(ErrorKind kind, std::string_view where, std::string_view what);
+    ErrorKind kind() const { return kind_; }
+
+private:
+    ErrorKind kind_;
+};
+
+[[noreturn]] void throw_input(std::string_view where, std::string_view what);
+[[noreturn]] void throw_io(std::string_view where, std::string_view what);
+[[noreturn]] void throw_usage(std::string_view what);
+
+// ---------------------------------------------------------------------------------------------
+// Files.
+
+// A read-only memory map of a whole file; an empty file maps to an empty span.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const std::string& path() const { return path_; }
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+    std::span<const uint8_t> bytes() const { return {data_, size_}; }
+
+private:
+    std::string path_;
+    const uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+std::string read_text_file(const std::string& path);
+
+// Writes to a temporary file in the destination's folder; commit() fsyncs and renames it
+// over the destination, so a reader sees the old file or the new one, never a torn one.
+// Destroyed without commit(), it removes the temporary file.
+class AtomicFile {
+public:
+    explicit AtomicFile(std::string path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    void write(const void* data, size_t n);
+    void write(std::string_view s) { write(s.data(), s.size()); }
+    void commit();
+    uint64_t bytes_written() const { return written_; }
+
+private:
+    void flush_buffer();
+    std::string path_, tmp_path_;
+    int fd_ = -1;
+    uint64_t written_ = 0;
+    std::vector<char> buffer_;
+};
+
+void write_file_atomic(const std::string& path, std::string_view content);
+
+// ---------------------------------------------------------------------------------------------
+// NumPy .npy (format 1.0, little-endian float32, C order).
+
+struct NpyArray {
+    std::vector<int64_t> shape;
+    std::vector<float> data;
+    int64_t size() const;
+};
+
+void write_npy(const std::string& path, const float* data, std::span<const int64_t> shape);
+NpyArray read_npy(const std::string& path);
+
+// ---------------------------------------------------------------------------------------------
+// Threads. One pool per process; run() executes fn(ith, nth) on every thread (the caller is
+// thread 0) and returns when all are done. Workers spin briefly before sleeping, because the
+// forward pass calls run() hundreds of times per token.
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return n_threads_; }
+
+    template <class F>
+    void run(F&& fn) {
+        auto trampoline = [](void* ctx, int ith, int nth) { (*static_cast<F*>(ctx))(ith, nth); };
+        run_impl(trampoline, &fn);
+    }
+
+    // Splits [0, n) into size() contiguous ranges and runs fn(begin, end) on each.
+    template <class F>
+    void parallel_for(int64_t n, F&& fn) {
+        run([&](int ith, int nth) {
+            const int64_t begin = n * ith / nth, end = n * (ith + 1) / nth;
+            if (begin < end) fn(begin, end);
+        });
+    }
+
+    static int default_threads();
+
+private:
+    using JobFn = void (*)(void*, int, int);
+    void run_impl(JobFn fn, void* ctx);
+    void worker(int ith);
+
+    int n_threads_;
+    std::vector<std::thread> threads_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<bool> stop_{false};
+    JobFn job_fn_ = nullptr;
+    void* job_ctx_ = nullptr;
+    std::exception_ptr job_error_;
+    std::atomic<bool> has_error_{false};
+};
+
+// ---------------------------------------------------------------------------------------------
+// ggml tensor types as GGUF files name them (ids are ggml's). The catalogue knows every type a
+// GGUF file may hold, so that sizes can be checked; `supported` marks the ones critdim computes.
+
+enum class TensorType : uint32_t {
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q8_0 = 8,
+    Q4_K = 12,
+    Q6_K = 14,
+    Q8_K = 15,
+    BF16 = 30,
+};
+
+struct TensorTypeInfo {
+    uint32_t id;
+    const char* name;
+    int64_t block_size;   // elements per block
+    int64_t block_bytes;  // bytes per block
+    bool supported;       // critdim can compute with it as a weight type
+};
+
+// nullptr when the id is not a ggml type.
+const TensorTypeInfo* tensor_type_info(uint32_t id);
+const TensorTypeInfo& tensor_type_info(TensorType type);
+const char* tensor_type_name(TensorType type);
+// Case-insensitive lookup by name ("q8_0", "F32"); nullptr when unknown.
+const TensorTypeInfo* tensor_type_by_name(std::string_view name);
+// "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K"
+std::string supported_tensor_type_names();
+// Bytes of a row of n elements; n must be a multiple of the block size.
+size_t tensor_row_bytes(TensorType type, int64_t n);
+
+}  // namespace critdim

@@ -1,0 +1,10 @@
+// Every subcommand registers itself on the CLI11 app; each lives in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace critdim::cli {
+
+void register_commands(CLI::App& app);
+
+}  // namespace critdim::cli
