@@ -8,7 +8,7 @@
 namespace critdim {
 
 namespace {
-constexpr int kSpinIterations = 1 << 16;
+constexpr int kSpinIterations = 1 << 13;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -49,7 +49,14 @@ void ThreadPool::run_impl(JobFn fn, void* ctx) {
     } catch (...) {
         own_error = std::current_exception();
     }
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    // Spin first (the other threads finish within microseconds when the cores are ours), then
+    // yield so that an oversubscribed machine does not starve the workers we wait for.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < kSpinIterations)
+            cpu_relax();
+        else
+            std::this_thread::yield();
+    }
     if (own_error) std::rethrow_exception(own_error);
     if (has_error_.load(std::memory_order_acquire)) {
         has_error_.store(false);
@@ -64,7 +71,10 @@ void ThreadPool::worker(int ith) {
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
         for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-            cpu_relax();
+            if (spin < kSpinIterations / 4)
+                cpu_relax();
+            else
+                std::this_thread::yield();
             gen = generation_.load(std::memory_order_acquire);
         }
         while (gen == seen) {

@@ -2,6 +2,9 @@
 
 namespace critdim::cli {
 
-void register_commands(CLI::App& app) { (void)app; }
+void register_commands(CLI::App& app) {
+    register_info(app);
+    register_dump(app);
+}
 
 }  // namespace critdim::cli

@@ -7,4 +7,7 @@ namespace critdim::cli {
 
 void register_commands(CLI::App& app);
 
+void register_info(CLI::App& app);
+void register_dump(CLI::App& app);
+
 }  // namespace critdim::cli
