@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,6 +133,10 @@ public:
     // data must hold exactly the bytes the type and shape imply; it is copied.
     void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> shape, const void* data,
                     size_t n_bytes);
+    // A tensor whose bytes `fill` writes when the file is written (one tensor in memory at a
+    // time, so multi-gigabyte models can be made).
+    using Fill = std::function<void(uint8_t* dst, size_t n_bytes)>;
+    void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> shape, Fill fill);
     void write(const std::string& path) const;
 
 private:
@@ -139,7 +144,9 @@ private:
         std::string name;
         TensorType type;
         std::vector<int64_t> shape;
-        std::vector<uint8_t> bytes;
+        size_t n_bytes;
+        std::vector<uint8_t> bytes;  // empty when `fill` makes them
+        Fill fill;
     };
     std::vector<std::pair<std::string, Value>> metadata_;
     std::vector<PendingTensor> tensors_;

@@ -279,3 +279,41 @@ private:
 };
 
 }  // namespace critdim::model
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic models: random weights at real configurations, for tests and benchmarks.
+
+namespace critdim::model {
+
+struct SynthConfig {
+    std::string name;
+    std::string arch;  // the family the configuration comes from
+    int64_t n_vocab = 512, n_embd = 64, n_layer = 2, n_head = 4, n_head_kv = 2, head_dim = 0, n_ff = 128;
+    int64_t n_ctx = 256;
+    float rope_base = 10000.0f, norm_eps = 1e-5f;
+    bool tied = true;
+    int64_t sliding_window = 0;
+    float attn_softcap = 0.0f, final_softcap = 0.0f;
+};
+
+// Named configurations ("tiny", "smollm2-135m", "qwen2.5-0.5b", "gemma-2-2b", "qwen3-0.6b", ...)
+// or a JSON file with the same fields. Errors name the file and field.
+SynthConfig synth_config(const std::string& name_or_path);
+std::vector<std::string> synth_config_names();
+
+struct SynthOptions {
+    std::string arch;  // empty: the configuration's own
+    SynthConfig config;
+    TensorType type = TensorType::F32;  // type of every 2-D weight; 1-D stay F32
+    uint64_t seed = 0;
+    int n_threads = 0;
+};
+
+struct SynthReport {
+    std::vector<std::string> fallbacks;  // "tensor: Q4_K -> Q8_0" where rows do not fit the type
+    uint64_t file_bytes = 0;
+};
+
+SynthReport synthesize(const SynthOptions& options, const std::string& out_path);
+
+}  // namespace critdim::model

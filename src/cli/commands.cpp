@@ -5,6 +5,8 @@ namespace critdim::cli {
 void register_commands(CLI::App& app) {
     register_info(app);
     register_dump(app);
+    register_synth(app);
+    register_bench(app);
 }
 
 }  // namespace critdim::cli

@@ -9,5 +9,7 @@ void register_commands(CLI::App& app);
 
 void register_info(CLI::App& app);
 void register_dump(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -76,7 +76,17 @@ void Writer::add_tensor(const std::string& name, TensorType type, std::vector<in
         static_cast<size_t>(n / info.block_size * info.block_bytes) != n_bytes)
         throw Error(ErrorKind::internal, name, "tensor bytes do not match its type and shape");
     const auto* p = static_cast<const uint8_t*>(data);
-    tensors_.push_back({name, type, std::move(shape), std::vector<uint8_t>(p, p + n_bytes)});
+    tensors_.push_back({name, type, std::move(shape), n_bytes, std::vector<uint8_t>(p, p + n_bytes), nullptr});
+}
+
+void Writer::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> shape, Fill fill) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    const TensorTypeInfo& info = tensor_type_info(type);
+    if (shape.empty() || shape[0] % info.block_size != 0)
+        throw Error(ErrorKind::internal, name, "row length is not a multiple of the block size");
+    const auto n_bytes = static_cast<size_t>(n / info.block_size * info.block_bytes);
+    tensors_.push_back({name, type, std::move(shape), n_bytes, {}, std::move(fill)});
 }
 
 void Writer::write(const std::string& path) const {
@@ -101,16 +111,23 @@ void Writer::write(const std::string& path) const {
         for (int64_t d : t.shape) h.put<int64_t>(d);
         h.put<uint32_t>(static_cast<uint32_t>(t.type));
         h.put<uint64_t>(offset);
-        offset += (t.bytes.size() + alignment - 1) / alignment * alignment;
+        offset += (t.n_bytes + alignment - 1) / alignment * alignment;
     }
     h.pad_to(alignment);
 
     AtomicFile f(path);
     f.write(h.str());
     static const std::vector<char> zeros(4096, 0);
+    std::vector<uint8_t> scratch;
     for (const auto& t : tensors_) {
-        f.write(t.bytes.data(), t.bytes.size());
-        size_t pad = (alignment - t.bytes.size() % alignment) % alignment;
+        if (t.fill) {
+            scratch.assign(t.n_bytes, 0);
+            t.fill(scratch.data(), t.n_bytes);
+            f.write(scratch.data(), t.n_bytes);
+        } else {
+            f.write(t.bytes.data(), t.n_bytes);
+        }
+        size_t pad = (alignment - t.n_bytes % alignment) % alignment;
         while (pad > 0) {
             const size_t n = std::min(pad, zeros.size());
             f.write(zeros.data(), n);

@@ -1,0 +1,141 @@
+#include "model/synth_vocab.hpp"
+
+#include <set>
+
+#include "critdim/base.hpp"
+
+namespace critdim::model {
+
+namespace {
+
+// Enough English for the vocabularies to split ordinary text into word pieces.
+const char* const kWords[] = {
+    "the", "and", "was", "she", "he", "they", "with", "for", "that", "his", "her", "you", "one", "day", "little",
+    "once", "upon", "time", "there", "play", "saw", "big", "said", "happy", "friend", "went", "very", "what", "want",
+    "like", "not", "all", "had", "are", "but", "have", "this", "from", "will", "can", "would", "were", "their", "been",
+    "more", "when", "which", "some", "about", "into", "than", "them", "could", "other", "then", "out", "time", "people",
+    "year", "way", "make", "know", "take", "see", "come", "think", "look", "give", "use", "find", "tell", "ask", "work",
+    "seem", "feel", "try", "leave", "call", "good", "new", "first", "last", "long", "great", "own", "old", "right",
+    "world", "school", "state", "family", "water", "room", "mother", "area", "money", "story", "fact", "month", "lot",
+    "study", "book", "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "power",
+    "hour", "game", "line", "end", "member", "law", "car", "city", "name", "team", "minute", "idea", "kid", "body",
+    "back", "parent", "face", "others", "level", "office", "door", "health", "person", "art", "war", "history",
+    "party", "result", "change", "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force",
+    "education", "question", "answer", "science", "model", "layer", "vector", "number", "ing", "tion", "ed", "er",
+    "ly", "es", "al", "re", "in", "on", "at", "to", "of", "is", "it", "an", "or", "as", "be", "by", "we", "do", "if",
+};
+
+std::string hex_byte_token(int b) {
+    static const char* hex = "0123456789ABCDEF";
+    return std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+}
+
+// GPT-2's byte-to-symbol map: printable bytes stand for themselves, the rest map to U+0100...
+std::vector<std::string> gpt2_byte_symbols() {
+    std::vector<std::string> sym(256);
+    int next = 256;
+    auto utf8 = [](int cp) {
+        std::string s;
+        if (cp < 0x80) {
+            s += static_cast<char>(cp);
+        } else {
+            s += static_cast<char>(0xC0 | (cp >> 6));
+            s += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        return s;
+    };
+    for (int b = 0; b < 256; ++b) {
+        const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        sym[b] = utf8(printable ? b : next++);
+    }
+    return sym;
+}
+
+}  // namespace
+
+SynthVocab synth_vocab_spm(int64_t n_vocab) {
+    if (n_vocab < 259 + 64) throw_usage("a SentencePiece vocabulary needs at least 323 tokens");
+    SynthVocab v;
+    v.model = "llama";
+    v.pre = "default";
+    v.unk = 0;
+    v.bos = 1;
+    v.eos = 2;
+    v.add_bos = true;
+    std::set<std::string> seen;
+    auto add = [&](const std::string& t, int32_t type) {
+        if (static_cast<int64_t>(v.tokens.size()) >= n_vocab || !seen.insert(t).second) return;
+        v.tokens.push_back(t);
+        v.types.push_back(type);
+        v.scores.push_back(type == 1 ? -static_cast<float>(v.tokens.size()) : 0.0f);
+    };
+    add("<unk>", 2);
+    add("<s>", 3);
+    add("</s>", 3);
+    for (int b = 0; b < 256; ++b) add(hex_byte_token(b), 6);
+    const std::string space = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+    add(space, 1);
+    for (char c = 'a'; c <= 'z'; ++c) add(std::string(1, c), 1);
+    for (char c = 'A'; c <= 'Z'; ++c) add(std::string(1, c), 1);
+    for (const char* p = "0123456789.,!?'\"-:;()"; *p; ++p) add(std::string(1, *p), 1);
+    // Every prefix of every word, with and without the leading space, so merges can reach it.
+    for (const char* w : kWords) {
+        const std::string word = w;
+        for (size_t n = 1; n <= word.size(); ++n) {
+            add(space + word.substr(0, n), 1);
+            if (n >= 2) add(word.substr(0, n), 1);
+        }
+    }
+    for (char a = 'a'; a <= 'z'; ++a)
+        for (char b = 'a'; b <= 'z'; ++b) add(std::string{a, b}, 1);
+    for (int i = 0; static_cast<int64_t>(v.tokens.size()) < n_vocab; ++i) add("<unused" + std::to_string(i) + ">", 5);
+    return v;
+}
+
+SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
+    if (n_vocab < 256 + 64) throw_usage("a byte-level BPE vocabulary needs at least 320 tokens");
+    SynthVocab v;
+    v.model = "gpt2";
+    v.pre = pre;
+    const std::vector<std::string> sym = gpt2_byte_symbols();
+    std::set<std::string> seen;
+    const int64_t n_regular = n_vocab - 1;  // the last id is <|endoftext|>
+    auto add = [&](const std::string& t) {
+        if (static_cast<int64_t>(v.tokens.size()) >= n_regular || !seen.insert(t).second) return false;
+        v.tokens.push_back(t);
+        v.types.push_back(1);
+        return true;
+    };
+    for (int b = 0; b < 256; ++b) add(sym[b]);
+    // A merge "a b" is added only when both sides are tokens, so every merge is usable.
+    auto merge = [&](const std::string& a, const std::string& b) {
+        if (!seen.count(a) || !seen.count(b)) return;
+        if (add(a + b)) v.merges.push_back(a + " " + b);
+    };
+    const std::string space = sym[' '];  // "Ġ"
+    for (const char* w : kWords) {
+        std::string prefix = space;
+        for (const char c : std::string(w)) {
+            merge(prefix, std::string(1, c));
+            prefix += c;
+        }
+        prefix = std::string(1, w[0]);
+        for (const char c : std::string(w + 1)) {
+            merge(prefix, std::string(1, c));
+            prefix += c;
+        }
+    }
+    for (char a = 'a'; a <= 'z'; ++a)
+        for (char b = 'a'; b <= 'z'; ++b) merge(std::string(1, a), std::string(1, b));
+    for (char a = 'a'; a <= 'z'; ++a) merge(space, std::string(1, a));
+    for (int i = 0; static_cast<int64_t>(v.tokens.size()) < n_regular; ++i) {
+        v.tokens.push_back("<|unused" + std::to_string(i) + "|>");
+        v.types.push_back(5);
+    }
+    v.tokens.push_back("<|endoftext|>");
+    v.types.push_back(3);
+    v.bos = v.eos = static_cast<int32_t>(n_vocab - 1);
+    return v;
+}
+
+}  // namespace critdim::model
