@@ -45,9 +45,6 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 
-// Sums of s8*s8 products: |w| as the unsigned operand, x carrying w's sign.
-inline __m256i dot_s8s8(__m256i w_abs, __m256i w, __m256i x) { return dot_u8s8(w_abs, _mm256_sign_epi8(x, w)); }
-
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
@@ -189,19 +186,21 @@ struct Block32Tiles {
                 for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
             const int64_t nb = a.n / kQK8_0;
             for (int64_t b = 0; b < nb; ++b) {
+                // |w| as the unsigned operand and x with w's sign: exact for every int8 weight
+                // (also -128) since activations stay within -127..127.
                 __m256i xq[RN];
-                float dx[RN];
+                __m256 dx[RN];
                 for (int j = 0; j < RN; ++j) {
                     xq[j] = load256(x[j][b].qs);
-                    dx[j] = half(x[j][b].d);
+                    dx[j] = _mm256_set1_ps(half(x[j][b].d));
                 }
                 for (int i = 0; i < RM; ++i) {
                     const __m256i wq = Weight::quants(w[i][b]);
                     const __m256i w_abs = _mm256_sign_epi8(wq, wq);
-                    const float dw = half(w[i][b].d);
+                    const __m256 dw = _mm256_set1_ps(half(w[i][b].d));
                     for (int j = 0; j < RN; ++j) {
-                        const __m256 isum = _mm256_cvtepi32_ps(dot_s8s8(w_abs, wq, xq[j]));
-                        acc[i][j] = _mm256_fmadd_ps(isum, _mm256_set1_ps(dw * dx[j]), acc[i][j]);
+                        const __m256i isum = dot_u8s8(w_abs, _mm256_sign_epi8(xq[j], wq));
+                        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, dx[j]), acc[i][j]);
                     }
                 }
             }
