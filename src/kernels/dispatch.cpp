@@ -24,6 +24,10 @@ float vec_dot_scalar(int64_t n, const void* w, const void* x) {
     return ref::vec_dot(T, n, w, x);
 }
 template <TensorType T>
+void quantize_scalar(const float* src, void* dst, int64_t n) {
+    ref::quantize_activations(T, src, dst, n);
+}
+template <TensorType T>
 void gemm_scalar(const GemmArgs& a, int64_t r0, int64_t r1, int64_t n_tok) {
     gemm_scalar(T, a, r0, r1, n_tok);
 }
@@ -38,6 +42,8 @@ const KernelTable& scalar_table() {
          vec_dot_scalar<Q4_K>, vec_dot_scalar<Q6_K>},
         {gemm_scalar<F32>, gemm_scalar<F16>, gemm_scalar<BF16>, gemm_scalar<Q8_0>, gemm_scalar<Q4_0>, gemm_scalar<Q4_K>,
          gemm_scalar<Q6_K>},
+        {quantize_scalar<F32>, quantize_scalar<F16>, quantize_scalar<BF16>, quantize_scalar<Q8_0>,
+         quantize_scalar<Q4_0>, quantize_scalar<Q4_K>, quantize_scalar<Q6_K>},
     };
     return table;
 }
@@ -115,8 +121,7 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
 }
 
 void quantize_activations(TensorType weight, const float* src, void* dst, int64_t n) {
-    checked_index(weight, n, "quantize_activations");
-    ref::quantize_activations(weight, src, dst, n);
+    current().quantize_activations[checked_index(weight, n, "quantize_activations")](src, dst, n);
 }
 
 float vec_dot(TensorType weight, int64_t n, const void* w, const void* x) {

@@ -132,11 +132,13 @@ struct GemmArgs {
 
 using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1, int64_t n_tok);
+using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
 
 struct KernelTable {
     const char* name;
     VecDotFn vec_dot[kNumWeightTypes];
     GemmFn gemm[kNumWeightTypes];
+    QuantizeFn quantize_activations[kNumWeightTypes];  // bit-identical to ref::quantize_activations
 };
 
 const KernelTable& scalar_table();

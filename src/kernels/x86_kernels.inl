@@ -322,6 +322,96 @@ struct SuperBlockTiles {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Activation conversions, bit-identical to the scalar reference (and to llama.cpp's AVX code).
+
+void activations_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n) * 4); }
+
+void activations_f16(const float* src, void* dst, int64_t n) {
+    auto* h = static_cast<uint16_t*>(dst);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)  // F16C rounds to nearest even and keeps NaNs quiet, as the reference
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i) h[i] = float_to_half(src[i]);
+}
+
+void activations_bf16(const float* src, void* dst, int64_t n) {
+    auto* h = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) h[i] = float_to_bf16(src[i]);
+}
+
+inline float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// round-half-even(x * scale) for 32 floats, as four int32 vectors.
+inline void round_32(const float* x, __m256 scale, __m256i (&i32)[4]) {
+    for (int k = 0; k < 4; ++k)
+        i32[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), scale),
+                                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Four int32 vectors (values within int8) to 32 int8 in element order.
+inline void store_packed_32(int8_t* dst, const __m256i (&i32)[4]) {
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i32[0], i32[1]), _mm256_packs_epi32(i32[2], i32[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),  // undo the per-lane interleave of the packs
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+void activations_q8_0(const float* src, void* dst, int64_t n) {
+    auto* y = static_cast<BlockQ8_0*>(dst);
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* x = src + b * kQK8_0;
+        __m256 m = abs_ps(_mm256_loadu_ps(x));
+        for (int k = 1; k < 4; ++k) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + 8 * k)));
+        const float amax = hmax(m);
+        y[b].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        __m256i i32[4];
+        round_32(x, _mm256_set1_ps(id), i32);
+        store_packed_32(y[b].qs, i32);
+    }
+}
+
+void activations_q8_k(const float* src, void* dst, int64_t n) {
+    auto* y = static_cast<BlockQ8_K*>(dst);
+    for (int64_t b = 0; b < n / kQK_K; ++b) {
+        const float* x = src + b * kQK_K;
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < kQK_K; k += 8) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + k)));
+        const float amax = hmax(m);
+        if (amax == 0.0f) {
+            std::memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        int first = 0;  // the first element of largest magnitude gives the scale its sign
+        while (!(x[first] == amax || x[first] == -amax)) ++first;
+        const float iscale = -127.f / x[first];
+        for (int c = 0; c < kQK_K / 32; ++c) {
+            __m256i i32[4];
+            round_32(x + 32 * c, _mm256_set1_ps(iscale), i32);
+            for (auto& v : i32) v = _mm256_min_epi32(v, _mm256_set1_epi32(127));
+            store_packed_32(y[b].qs + 32 * c, i32);
+            y[b].bsums[2 * c] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(i32[0], i32[1])));
+            y[b].bsums[2 * c + 1] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(i32[2], i32[3])));
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const KernelTable kTable = {
     CRITDIM_X86_NAME,
@@ -343,6 +433,8 @@ const KernelTable kTable = {
         gemm_tiled<SuperBlockTiles<WeightQ4_K>::Tile, CRITDIM_X86_QK_RM, CRITDIM_X86_QK_RN>,
         gemm_tiled<SuperBlockTiles<WeightQ6_K>::Tile, CRITDIM_X86_QK_RM, CRITDIM_X86_QK_RN>,
     },
+    {activations_f32, activations_f16, activations_bf16, activations_q8_0, activations_q8_0, activations_q8_k,
+     activations_q8_k},
 };
 
 }  // namespace

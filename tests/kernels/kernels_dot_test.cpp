@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -191,6 +192,40 @@ TEST(KernelVecDot, EveryBackendMatchesReference) {
                 const float expected = ref::vec_dot(type, n, w.data(), x.data());
                 EXPECT_NEAR(vec_dot(type, n, w.data(), x.data()), expected, tolerance(type, n, w.data(), x.data()))
                     << name_of(backend) << " " << tensor_type_name(type) << " n " << n;
+            }
+    }
+}
+
+// Every backend's activation conversion is bit-identical to the reference, on data with ties
+// (multiples of 1/64 against scales that are powers of two), zero blocks, outliers, and for
+// F16 subnormals, infinities and NaNs.
+TEST(KernelActivations, EveryBackendIsBitIdenticalToReference) {
+    BackendGuard guard;
+    std::mt19937 rng(16);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (Backend backend : runnable_backends()) {
+        set_backend(backend);
+        for (TensorType w : kWeightTypes)
+            for (int64_t n : sizes_of(w)) {
+                std::vector<float> x(n);
+                for (int64_t i = 0; i < n; ++i) {
+                    const uint32_t kind = rng() % 4;
+                    x[i] = kind == 0 ? static_cast<float>(static_cast<int>(rng() % 257) - 128) / 64 : normal(rng);
+                }
+                if (n >= 64)
+                    for (int64_t i = 32; i < 64; ++i) x[i] = 0.0f;  // a zero Q8_0 block
+                if (n > 100) x[100] = -127.0f / 64;  // an exact Q8_K scale for the first super-block
+                if (w == TensorType::F16 || w == TensorType::F32) {
+                    x[0] = std::numeric_limits<float>::quiet_NaN();
+                    if (n > 5) x[5] = std::ldexp(1.0f, -20) * 3;
+                    if (n > 6) x[6] = -std::numeric_limits<float>::infinity();
+                    if (n > 7) x[7] = 70000.0f;
+                }
+                const size_t bytes = row_bytes(vec_dot_type(w), n);
+                std::vector<uint8_t> got(bytes, 0xAA), expected(bytes, 0x55);
+                quantize_activations(w, x.data(), got.data(), n);
+                ref::quantize_activations(w, x.data(), expected.data(), n);
+                ASSERT_EQ(got, expected) << name_of(backend) << " " << tensor_type_name(w) << " n " << n;
             }
     }
 }
