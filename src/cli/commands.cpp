@@ -2,6 +2,8 @@
 
 namespace critdim::cli {
 
-void register_commands(CLI::App& app) { (void)app; }
+void register_commands(CLI::App& app) {
+    register_tokenize(app);
+}
 
 }  // namespace critdim::cli

@@ -6,5 +6,6 @@
 namespace critdim::cli {
 
 void register_commands(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 }  // namespace critdim::cli
