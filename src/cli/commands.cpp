@@ -4,6 +4,7 @@ namespace critdim::cli {
 
 void register_commands(CLI::App& app) {
     register_info(app);
+    register_tokenize(app);
     register_dump(app);
     register_synth(app);
     register_bench(app);

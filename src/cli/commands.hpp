@@ -6,6 +6,7 @@
 namespace critdim::cli {
 
 void register_commands(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 void register_info(CLI::App& app);
 void register_dump(CLI::App& app);
