@@ -153,6 +153,26 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
+// Progress of long work on stderr: done/total, rate and ETA, redrawn at most every 0.2 s.
+// Shown on a terminal (or when forced); silent otherwise, so logs and pipes stay clean.
+
+class Progress {
+public:
+    Progress(std::string label, int64_t total, std::string unit = "tokens", bool force = false);
+    ~Progress();
+    void update(int64_t done);
+    void finish();
+    double elapsed_seconds() const;
+
+private:
+    void draw(bool final);
+    std::string label_, unit_;
+    int64_t total_, done_ = 0;
+    bool enabled_, finished_ = false;
+    double start_, last_draw_ = -1.0;
+};
+
+// ---------------------------------------------------------------------------------------------
 // ggml tensor types as GGUF files name them (ids are ggml's). The catalogue knows every type a
 // GGUF file may hold, so that sizes can be checked; `supported` marks the ones critdim computes.
 

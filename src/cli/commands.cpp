@@ -6,6 +6,8 @@ void register_commands(CLI::App& app) {
     register_info(app);
     register_tokenize(app);
     register_dump(app);
+    register_generate(app);
+    register_ppl(app);
     register_synth(app);
     register_bench(app);
 }

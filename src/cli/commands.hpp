@@ -12,5 +12,7 @@ void register_info(CLI::App& app);
 void register_dump(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_ppl(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -10,6 +10,7 @@
 
 #include "critdim/kernels.hpp"
 #include "critdim/model.hpp"
+#include "model/attention.hpp"
 #include "model/ops.hpp"
 
 namespace critdim::model {
@@ -37,7 +38,7 @@ struct Context::Impl {
     std::vector<uint8_t> act;  // [T, row bytes]  activations converted to a weight's vec_dot type
     size_t act_row_bytes = 0;
     std::vector<float> rope_cos, rope_sin;  // [T, n_rot / 2]
-    std::vector<float> scores;              // [n_threads, n_ctx]
+    std::vector<std::vector<float>> attn_scratch;  // per thread: a block of attention scores
     std::vector<float> logits;              // [n_outputs, n_vocab]
     std::vector<float> out_rows;            // [n_outputs, n_embd]
 };
@@ -66,7 +67,6 @@ Context::Impl::Impl(const HParams& hp, int64_t n_ctx, int64_t n_batch_, int n_se
     act.resize(T * act_row_bytes);
     rope_cos.resize(T * static_cast<size_t>(std::max<int64_t>(hp.n_rot / 2, 1)));
     rope_sin.resize(rope_cos.size());
-    scores.resize(static_cast<size_t>(pool.size() * n_ctx));
 }
 
 Context::Context(const Model& model, const ContextParams& params)
@@ -275,36 +275,10 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
             }
         });
 
-        // ---- attention: each (token, head) over its sequence's cached keys up to its position
-        const int64_t group = hp.n_head / hp.n_head_kv;
-        const int64_t window = L.sliding ? hp.sliding_window : 0;
-        pool.run([&](int ith, int nth) {
-            float* sc = s.scores.data() + static_cast<size_t>(ith) * n_ctx_;
-            const int64_t n_work = T * hp.n_head;
-            for (int64_t wi = n_work * ith / nth; wi < n_work * (ith + 1) / nth; ++wi) {
-                const int64_t t = wi / hp.n_head, hh = wi % hp.n_head, kvh = hh / group;
-                const int64_t pos = positions[t];
-                const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-                const size_t base = static_cast<size_t>((il * s.n_seq + seq_ids[t]) * n_ctx_);
-                const float* qh = q + t * q_dim + hh * hp.head_dim;
-                for (int64_t j = first; j <= pos; ++j) {
-                    const float* kj = s.k_cache.data() + (base + static_cast<size_t>(j)) * kv_dim + kvh * hp.head_dim;
-                    float score = kernels::vec_dot(TensorType::F32, hp.head_dim, kj, qh) * hp.attn_scale;
-                    if (hp.attn_softcap > 0.0f) score = std::tanh(score / hp.attn_softcap) * hp.attn_softcap;
-                    sc[j - first] = score;
-                }
-                const int64_t n_keys = pos - first + 1;
-                ops::softmax(sc, n_keys);
-                float* out = s.att.data() + t * hp.n_head * hp.head_dim_v + hh * hp.head_dim_v;
-                std::fill(out, out + hp.head_dim_v, 0.0f);
-                for (int64_t j = 0; j < n_keys; ++j) {
-                    const float* vj =
-                        s.v_cache.data() + (base + static_cast<size_t>(first + j)) * kv_dim_v + kvh * hp.head_dim_v;
-                    const float p = sc[j];
-                    for (int64_t d = 0; d < hp.head_dim_v; ++d) out[d] += p * vj[d];
-                }
-            }
-        });
+        // ---- attention over each sequence's cache
+        attention(pool, {&hp, il, L.sliding, q, s.k_cache.data(), s.v_cache.data(), n_ctx_, s.n_seq, positions, seq_ids,
+                         s.att.data()},
+                  s.attn_scratch);
 
         // ---- attention output
         float* sub = s.sub.data();

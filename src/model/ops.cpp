@@ -100,6 +100,19 @@ void rope_apply(float* head, int64_t n_rot, RopeType type, const float* cos_v, c
     }
 }
 
+// The hot element-wise loops get an AVX2 clone, chosen at load time by the CPU's features.
+#define CRITDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+
+CRITDIM_VECTOR_CLONES
+void weighted_sum(const float* p, int64_t n, const float* rows, int64_t stride, int64_t dim, float* out) {
+    for (int64_t d = 0; d < dim; ++d) out[d] = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+        const float pj = p[j];
+        const float* row = rows + j * stride;
+        for (int64_t d = 0; d < dim; ++d) out[d] += pj * row[d];
+    }
+}
+
 void softmax(float* x, int64_t n) {
     float max = -INFINITY;
     for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);

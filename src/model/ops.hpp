@@ -24,6 +24,9 @@ void rope_angles(int32_t pos, const HParams& hp, const float* freq_factors, floa
 // Rotates the first n_rot dimensions of one head of size head_dim in place.
 void rope_apply(float* head, int64_t n_rot, RopeType type, const float* cos_v, const float* sin_v);
 
+// out[d] = sum_j p[j] * rows[j * stride + d] for d < dim (attention's weighted values).
+void weighted_sum(const float* p, int64_t n, const float* rows, int64_t stride, int64_t dim, float* out);
+
 // Softmax of n scores in place (after scaling and masking by the caller).
 void softmax(float* x, int64_t n);
 

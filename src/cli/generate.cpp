@@ -1,0 +1,101 @@
+// critdim generate MODEL --prompt TEXT -n N [--temp T --seed S --top-k K --top-p P]
+// (or --tokens 1,2,3): the continuation streams to stdout as text (never half a character).
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "critdim/tokenizer.hpp"
+
+namespace critdim::cli {
+
+void register_generate(CLI::App& app) {
+    auto* cmd = app.add_subcommand("generate", "generate text from a prompt (greedy or sampled)");
+    static std::string path, prompt, tokens_text;
+    static int64_t n_predict = 64, n_ctx = 0;
+    static model::SamplerParams sp;
+    static int threads = 0;
+    static bool no_bos = false, parse_special = false, ignore_eos = false, json = false, echo = false;
+    cmd->add_option("model", path, "GGUF model file")->required();
+    auto* p = cmd->add_option("--prompt", prompt, "prompt text (tokenized with the model's vocabulary)");
+    auto* t = cmd->add_option("--tokens", tokens_text, "prompt as comma-separated token ids instead");
+    p->excludes(t);
+    cmd->add_option("-n,--n-predict", n_predict, "tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("--temp", sp.temperature, "temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--top-k", sp.top_k, "keep the k most likely tokens (0: off)")->capture_default_str()->check(CLI::Range(0, 1 << 30));
+    cmd->add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
+    cmd->add_option("--ctx", n_ctx, "context size (default: prompt + n, at most the training context)");
+    cmd->add_flag("--no-bos", no_bos, "do not add BOS even where the vocabulary asks for it");
+    cmd->add_flag("--parse-special", parse_special, "recognise special tokens written in the prompt");
+    cmd->add_flag("--ignore-eos", ignore_eos, "keep going after an end-of-generation token");
+    cmd->add_flag("--echo", echo, "print the prompt before the continuation");
+    cmd->add_flag("--json", json, "print ids, text and timings as JSON instead of streaming text");
+    add_threads_option(cmd, threads);
+    cmd->callback([] {
+        if (prompt.empty() && tokens_text.empty()) throw_usage("generate: give --prompt TEXT or --tokens IDS");
+        auto m = model::Model::load(path);
+        const model::HParams& hp = m->hparams();
+        auto tok = tokenizer::Tokenizer::from_gguf(m->file());
+        const std::vector<int32_t> ids =
+            tokens_text.empty() ? tok->encode(prompt, !no_bos, parse_special) : parse_token_list(tokens_text);
+        if (ids.empty()) throw_usage("generate: the prompt is empty (and the vocabulary adds no BOS)");
+        const int64_t need = static_cast<int64_t>(ids.size()) + n_predict;
+        model::ContextParams cp;
+        cp.n_ctx = n_ctx > 0 ? n_ctx : need;
+        if (cp.n_ctx < need)
+            throw_usage("generate: prompt (" + std::to_string(ids.size()) + " tokens) + " + std::to_string(n_predict) +
+                        " generated do not fit --ctx " + std::to_string(cp.n_ctx));
+        if (n_ctx == 0 && need > hp.n_ctx_train)
+            throw_usage("generate: prompt + generated = " + std::to_string(need) + " tokens exceed the model's training context of " +
+                        std::to_string(hp.n_ctx_train) + " (set --ctx to go beyond it)");
+        cp.n_batch = std::min<int64_t>(512, static_cast<int64_t>(ids.size()));
+        cp.n_threads = threads;
+        model::Context ctx(*m, cp);
+        model::Sampler sampler(sp);
+        tokenizer::StreamDecoder stream(*tok);
+
+        const auto t0 = std::chrono::steady_clock::now();
+        ctx.decode(ids, false);
+        const auto t1 = std::chrono::steady_clock::now();
+        if (echo && !json) {
+            std::string text = tok->decode(ids);
+            std::fwrite(text.data(), 1, text.size(), stdout);
+        }
+        std::vector<int32_t> out;
+        std::string text;
+        for (int64_t i = 0; i < n_predict; ++i) {
+            const int32_t next = sampler.sample(ctx.logits(0), hp.n_vocab);
+            out.push_back(next);
+            if (tok->is_eog(next) && !ignore_eos) break;
+            const std::string piece = stream.push(next);
+            text += piece;
+            if (!json) {
+                std::fwrite(piece.data(), 1, piece.size(), stdout);
+                std::fflush(stdout);
+            }
+            if (i + 1 < n_predict) ctx.decode(std::span<const int32_t>(&next, 1), false);
+        }
+        const std::string rest = stream.flush();
+        text += rest;
+        const auto t2 = std::chrono::steady_clock::now();
+        const double pp_s = std::chrono::duration<double>(t1 - t0).count();
+        const double tg_s = std::chrono::duration<double>(t2 - t1).count();
+        if (json) {
+            nlohmann::json j = {{"prompt_ids", ids},
+                                {"tokens", out},
+                                {"text", text},
+                                {"prompt_tokens_per_second", static_cast<double>(ids.size()) / pp_s},
+                                {"generated_tokens_per_second", static_cast<double>(out.size()) / tg_s}};
+            std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        } else {
+            std::fwrite(rest.data(), 1, rest.size(), stdout);
+            std::printf("\n");
+            std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n", ids.size(),
+                         static_cast<double>(ids.size()) / pp_s, out.size(), static_cast<double>(out.size()) / tg_s);
+        }
+    });
+}
+
+}  // namespace critdim::cli
