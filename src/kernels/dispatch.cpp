@@ -105,9 +105,12 @@ Backend detected_backend() {
 }
 
 void set_backend(Backend backend) {
+    // The name comes from here, not from the table: nothing compiled for an instruction set the
+    // CPU lacks may run, not even the accessor of its table.
+    static const char* const names[] = {"scalar", "avx2", "avx512"};
     if (!cpu_supports(backend))
-        throw Error(ErrorKind::usage, "kernels", std::string("this CPU cannot run the ") + table_of(backend).name +
-                                                     " backend");
+        throw Error(ErrorKind::usage, "kernels",
+                    std::string("this CPU cannot run the ") + names[static_cast<int>(backend)] + " backend");
     selection().table.store(&table_of(backend), std::memory_order_relaxed);
 }
 
