@@ -107,8 +107,9 @@ NpyArray read_npy(const std::string& path);
 
 // ---------------------------------------------------------------------------------------------
 // Threads. One pool per process; run() executes fn(ith, nth) on every thread (the caller is
-// thread 0) and returns when all are done. Workers spin briefly before sleeping, because the
-// forward pass calls run() hundreds of times per token.
+// thread 0) and returns when all are done. Waiting threads spin briefly (the forward pass
+// calls run() hundreds of times per token) and then sleep on a futex; they never yield, which
+// on a loaded machine would hand the core to another process for a whole time slice.
 
 class ThreadPool {
 public:
@@ -143,7 +144,7 @@ private:
 
     int n_threads_;
     std::vector<std::thread> threads_;
-    std::atomic<uint64_t> generation_{0};
+    std::atomic<uint32_t> generation_{0};  // 32-bit: waits are plain futexes
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
     JobFn job_fn_ = nullptr;

@@ -8,7 +8,7 @@
 namespace critdim {
 
 namespace {
-constexpr int kSpinIterations = 1 << 13;
+constexpr int kSpinIterations = 1 << 14;  // about 0.3 ms of pause instructions
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -49,13 +49,14 @@ void ThreadPool::run_impl(JobFn fn, void* ctx) {
     } catch (...) {
         own_error = std::current_exception();
     }
-    // Spin first (the other threads finish within microseconds when the cores are ours), then
-    // yield so that an oversubscribed machine does not starve the workers we wait for.
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-        if (spin < kSpinIterations)
-            cpu_relax();
-        else
-            std::this_thread::yield();
+    int left = pending_.load(std::memory_order_acquire);
+    for (int spin = 0; left != 0 && spin < kSpinIterations; ++spin) {
+        cpu_relax();
+        left = pending_.load(std::memory_order_acquire);
+    }
+    while (left != 0) {
+        pending_.wait(left, std::memory_order_acquire);
+        left = pending_.load(std::memory_order_acquire);
     }
     if (own_error) std::rethrow_exception(own_error);
     if (has_error_.load(std::memory_order_acquire)) {
@@ -67,14 +68,11 @@ void ThreadPool::run_impl(JobFn fn, void* ctx) {
 }
 
 void ThreadPool::worker(int ith) {
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        uint64_t gen = generation_.load(std::memory_order_acquire);
+        uint32_t gen = generation_.load(std::memory_order_acquire);
         for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-            if (spin < kSpinIterations / 4)
-                cpu_relax();
-            else
-                std::this_thread::yield();
+            cpu_relax();
             gen = generation_.load(std::memory_order_acquire);
         }
         while (gen == seen) {
@@ -89,7 +87,7 @@ void ThreadPool::worker(int ith) {
             bool expected = false;
             if (has_error_.compare_exchange_strong(expected, true)) job_error_ = std::current_exception();
         }
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
     }
 }
 
