@@ -131,10 +131,10 @@ std::string to_str(const Value& v) {
 }
 
 bool equal(const Value& a, const Value& b) {
-    if (a.is_number() && b.is_number()) {
+    if (a.is_number() && b.is_number()) {  // Python: True == 1, 1 == 1.0
         if (a.t == Value::T::floating || b.t == Value::T::floating) return a.as_double() == b.as_double();
-        return static_cast<int64_t>(a.as_double()) == static_cast<int64_t>(b.as_double()) &&
-               (a.t == Value::T::boolean ? (a.b ? 1 : 0) : a.i) == (b.t == Value::T::boolean ? (b.b ? 1 : 0) : b.i);
+        auto as_int = [](const Value& v) { return v.t == Value::T::boolean ? int64_t{v.b} : v.i; };
+        return as_int(a) == as_int(b);
     }
     if (a.t != b.t) return false;
     switch (a.t) {
@@ -1337,7 +1337,7 @@ private:
                 bool start = true;
                 for (char& c : r) {
                     const auto u = static_cast<unsigned char>(c);
-                    c = static_cast<char>(start ? std::toupper(u) : (name == "title" ? std::tolower(u) : std::tolower(u)));
+                    c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
                     start = name == "title" ? !std::isalpha(u) : false;
                 }
                 return Value::string(r);
