@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "critdim/base.hpp"
 #include "critdim/gguf.hpp"
 
 namespace critdim::tokenizer {
@@ -85,5 +86,57 @@ private:
     bool render_special_;
     std::string pending_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Chat templates: tokenizer.chat_template is Jinja; critdim interprets the subset that real
+// templates use (docs/tokenizer.md), with the environment Hugging Face transformers uses
+// (trim_blocks, lstrip_blocks, loop controls, raise_exception).
+
+struct ChatMessage {
+    std::string role;     // "system", "user", "assistant", ...
+    std::string content;
+};
+
+struct ChatRenderOptions {
+    bool add_generation_prompt = true;
+    // bos_token, eos_token, ... as the template sees them; a name not given is undefined.
+    std::map<std::string, std::string> special_tokens;
+};
+
+// A template's own raise_exception("...") or a runtime error; message() is the text alone.
+class ChatTemplateError : public Error {
+public:
+    ChatTemplateError(std::string_view where, std::string message);
+    const std::string& message() const { return message_; }
+
+private:
+    std::string message_;
+};
+
+class ChatTemplate {
+public:
+    // Parses; a syntax error or an unsupported construct is Error(input) naming `where`
+    // (e.g. "model.gguf: tokenizer.chat_template") and the line.
+    ChatTemplate(std::string_view source, std::string where = "chat template");
+    ~ChatTemplate();
+    ChatTemplate(ChatTemplate&&) noexcept;
+    ChatTemplate& operator=(ChatTemplate&&) noexcept;
+
+    std::string render(std::span<const ChatMessage> messages, const ChatRenderOptions& options) const;
+
+    struct Program;
+
+private:
+    std::unique_ptr<Program> program_;
+};
+
+// The family a template belongs to, from its markers: "llama3", "chatml", "gemma", "phi3",
+// "mistral", "llama2", "deepseek-r1"; empty when none is recognised.
+std::string chat_template_family(std::string_view source);
+
+// critdim's own minimal template for a family name (the families above, plus "smollm" as
+// ChatML), for models without a template or to override theirs; throws Error(usage) naming
+// the known families when the name is unknown.
+const std::string& builtin_chat_template(std::string_view family);
 
 }  // namespace critdim::tokenizer

@@ -2,6 +2,7 @@
 // each word merge the adjacent pair with the lowest merge rank (ties: leftmost) until none
 // applies; a final piece that is not a token is spelled byte by byte where possible.
 #include <queue>
+#include <unordered_map>
 
 #include "tokenizer/unicode.hpp"
 #include "tokenizer/vocab.hpp"
@@ -14,6 +15,7 @@ struct Symbol {
     int prev, next;
     const char* text;
     size_t n;
+    int32_t id;  // the token the text is, or -1
 };
 
 struct Bigram {
@@ -46,7 +48,8 @@ public:
             const size_t len = std::min(unicode::utf8_len(static_cast<uint8_t>(word[offs])), word.size() - offs);
             const int index = static_cast<int>(symbols_.size());
             offs += len;
-            symbols_.push_back({index - 1, offs == word.size() ? -1 : index + 1, word.data() + offs - len, len});
+            symbols_.push_back({index - 1, offs == word.size() ? -1 : index + 1, word.data() + offs - len, len,
+                                vocab_.find(std::string_view(word.data() + offs - len, len))});
         }
         for (int i = 1; i < static_cast<int>(symbols_.size()); ++i) add_bigram(i - 1, i);
 
@@ -58,6 +61,7 @@ public:
             // Stale when either side has changed since the pair was queued.
             if (left.n == 0 || right.n == 0 || left.n + right.n != bigram.size || left.next != bigram.right) continue;
             left.n += right.n;
+            left.id = vocab_.find(std::string_view(left.text, left.n));
             right.n = 0;
             left.next = right.next;
             if (right.next >= 0) symbols_[right.next].prev = bigram.left;
@@ -67,9 +71,8 @@ public:
         for (const Symbol& s : symbols_) {
             if (s.n == 0) continue;
             std::string_view piece(s.text, s.n);
-            const int32_t id = vocab_.find(piece);
-            if (id >= 0) {
-                out.push_back(id);
+            if (s.id >= 0) {
+                out.push_back(s.id);
                 continue;
             }
             for (char ch : piece) {  // llama.cpp: single-byte tokens where they exist, else nothing
@@ -84,7 +87,9 @@ private:
         if (left == -1 || right == -1) return;
         const Symbol& l = symbols_[left];
         const Symbol& r = symbols_[right];
-        const int32_t rank = vocab_.bpe_rank({l.text, l.n}, {r.text, r.n});
+        const int32_t rank =
+            l.id >= 0 && r.id >= 0 ? vocab_.bpe_rank(l.id, r.id) : vocab_.bpe_rank({l.text, l.n}, {r.text, r.n});
+        // (a pair of tokens is never in the string-keyed map, so one lookup decides)
         if (rank < 0) return;
         queue_.push({left, right, rank, l.n + r.n});
     }
@@ -98,7 +103,24 @@ private:
 
 void encode_bpe(const Vocab& vocab, std::string_view text, std::vector<int32_t>& out) {
     BpeSession session(vocab);
-    for (const std::string& word : vocab.pre->split(text)) session.encode_word(word, out);
+    // Words repeat a lot in real text: short ones are merged once per call and then copied.
+    constexpr size_t kMaxCachedWordBytes = 48, kMaxCachedWords = 1 << 16;
+    std::unordered_map<std::string, std::vector<int32_t>> cache;
+    std::vector<int32_t> ids;
+    for (std::string& word : vocab.pre->split(text)) {
+        if (word.size() > kMaxCachedWordBytes) {
+            session.encode_word(word, out);
+            continue;
+        }
+        auto it = cache.find(word);
+        if (it == cache.end()) {
+            ids.clear();
+            session.encode_word(word, ids);
+            if (cache.size() >= kMaxCachedWords) cache.clear();
+            it = cache.emplace(std::move(word), ids).first;
+        }
+        out.insert(out.end(), it->second.begin(), it->second.end());
+    }
 }
 
 }  // namespace critdim::tokenizer

@@ -3,6 +3,7 @@
 #include "critdim/tokenizer.hpp"
 
 #include <cctype>
+#include <cstdio>
 
 #include "critdim/base.hpp"
 #include "tokenizer/unicode.hpp"

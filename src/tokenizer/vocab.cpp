@@ -110,13 +110,19 @@ std::unique_ptr<Vocab> Vocab::load(const gguf::File& file) {
         constexpr std::string_view key = "tokenizer.ggml.merges";
         if (!file.has(key)) fail(key, "missing (a gpt2 vocabulary needs its merges)");
         const std::vector<std::string> merges = file.get_string_array(key);
-        v->bpe_ranks.reserve(merges.size());
+        v->bpe_ranks_by_id.reserve(merges.size());
         for (size_t i = 0; i < merges.size(); ++i) {
             const std::string& m = merges[i];
             const size_t space = m.find(' ', 1);
             if (space == std::string::npos)
                 fail(key, "merge " + std::to_string(i) + " '" + m + "' is not two parts separated by a space");
-            v->bpe_ranks.emplace(m.substr(0, space) + '\xFF' + m.substr(space + 1), static_cast<int32_t>(i));
+            const std::string_view left = std::string_view(m).substr(0, space), right = std::string_view(m).substr(space + 1);
+            const int32_t l = v->find(left), r = v->find(right);
+            if (l >= 0 && r >= 0)  // the usual case; the first of duplicate merges wins, as in llama.cpp
+                v->bpe_ranks_by_id.emplace((static_cast<uint64_t>(l) << 32) | static_cast<uint32_t>(r),
+                                           static_cast<int32_t>(i));
+            else
+                v->bpe_ranks.emplace(std::string(left) + '\xFF' + std::string(right), static_cast<int32_t>(i));
         }
         v->pre = std::make_unique<PreTokenizer>(*pre_spec);
     }
@@ -194,6 +200,20 @@ std::unique_ptr<Vocab> Vocab::load(const gguf::File& file) {
         for (int32_t id : v->special_tokens) v->tokens[id].attr |= kAttrRstrip;
         set_attr("</s>", kAttrRstrip, true);
         for (std::string_view t : {"<unk>", "<s>", "<|endoftext|>"}) set_attr(t, kAttrRstrip, false);
+    }
+
+    if (v->type == VocabType::spm) {
+        v->spm_split_at_spaces = true;
+        constexpr std::string_view mark = "\xe2\x96\x81";
+        for (const TokenData& t : v->tokens) {
+            for (size_t p = t.text.find(mark, 1); p != std::string::npos; p = t.text.find(mark, p + 1)) {
+                if (p < 3 || t.text.compare(p - 3, 3, mark) != 0) {
+                    v->spm_split_at_spaces = false;
+                    break;
+                }
+            }
+            if (!v->spm_split_at_spaces) break;
+        }
     }
 
     v->chat_template = file.get_string("tokenizer.chat_template", "");

@@ -46,7 +46,10 @@ struct Vocab {
     std::string model_name, pre_name;
     std::vector<TokenData> tokens;
     std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> token_to_id;
-    // BPE merges: "left\xFFright" -> rank (0xFF never occurs in UTF-8, so keys are unambiguous).
+    // BPE merges -> rank: keyed by the two parts' token ids where both parts are tokens (the
+    // usual case, looked up without building a string), else by "left\xFFright" (0xFF never
+    // occurs in UTF-8, so keys are unambiguous).
+    std::unordered_map<uint64_t, int32_t> bpe_ranks_by_id;
     std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> bpe_ranks;
     std::unique_ptr<PreTokenizer> pre;
 
@@ -54,6 +57,9 @@ struct Vocab {
     int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
     bool add_bos = false, add_eos = false, add_sep = false;
     bool add_space_prefix = false, clean_spaces = false, ignore_merges = false;
+    // SentencePiece: no token has "▁" after another character, so text can be encoded in
+    // independent pieces that start at a "▁" (see spm.cpp).
+    bool spm_split_at_spaces = false;
     std::set<int32_t> eog;
     std::vector<int32_t> special_tokens;  // matched in text, longest first
     size_t max_token_len = 0;
@@ -68,6 +74,10 @@ struct Vocab {
         return it == token_to_id.end() ? -1 : it->second;
     }
     int32_t bpe_rank(std::string_view left, std::string_view right) const;
+    int32_t bpe_rank(int32_t left_id, int32_t right_id) const {
+        auto it = bpe_ranks_by_id.find((static_cast<uint64_t>(left_id) << 32) | static_cast<uint32_t>(right_id));
+        return it == bpe_ranks_by_id.end() ? -1 : it->second;
+    }
     // SentencePiece byte fallback: "<0xNN>", else the byte itself as a token; throws when
     // the vocabulary has neither.
     int32_t byte_to_token(uint8_t byte) const;

@@ -44,9 +44,14 @@ std::vector<VocabCase> read_vocab_cases(const std::string& inp_path, const std::
     return cases;
 }
 
-std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& gguf_path) {
+std::shared_ptr<const tokenizer::Tokenizer> load_tokenizer(const std::string& gguf_path) {
+    static std::map<std::string, std::shared_ptr<const tokenizer::Tokenizer>> cache;
+    auto it = cache.find(gguf_path);
+    if (it != cache.end()) return it->second;
     auto file = gguf::File::open(gguf_path);
-    return tokenizer::Tokenizer::from_gguf(*file);
+    std::shared_ptr<const tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_gguf(*file);
+    cache.emplace(gguf_path, tok);
+    return tok;
 }
 
 const std::string& more_vocab_dir() {

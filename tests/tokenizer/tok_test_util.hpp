@@ -20,7 +20,8 @@ struct VocabCase {
 // text as llama.cpp's test does.
 std::vector<VocabCase> read_vocab_cases(const std::string& inp_path, const std::string& out_path);
 
-std::unique_ptr<tokenizer::Tokenizer> load_tokenizer(const std::string& gguf_path);
+// Loaded once per test run and path (loading a 128k-token vocabulary takes a while).
+std::shared_ptr<const tokenizer::Tokenizer> load_tokenizer(const std::string& gguf_path);
 
 // The folder where ggml-vocab-more.tar.xz was unpacked (once per test run).
 const std::string& more_vocab_dir();
