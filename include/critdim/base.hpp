@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace critdim {
@@ -122,13 +123,21 @@ public:
 
     template <class F>
     void run(F&& fn) {
-        auto trampoline = [](void* ctx, int ith, int nth) { (*static_cast<F*>(ctx))(ith, nth); };
-        run_impl(trampoline, &fn);
+        using Fn = std::remove_reference_t<F>;
+        auto trampoline = [](void* ctx, int ith, int nth) { (*static_cast<Fn*>(ctx))(ith, nth); };
+        run_impl(trampoline, const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
-    // Splits [0, n) into size() contiguous ranges and runs fn(begin, end) on each.
+    // Splits [0, n) into size() contiguous ranges and runs fn(begin, end) on each. Work too
+    // small to be worth waking the other threads (n * cost_per_item below ~64K operations)
+    // runs on the caller alone.
     template <class F>
-    void parallel_for(int64_t n, F&& fn) {
+    void parallel_for(int64_t n, F&& fn, int64_t cost_per_item = 1 << 16) {
+        if (n <= 0) return;
+        if (n_threads_ == 1 || n * cost_per_item < (int64_t{1} << 16)) {
+            fn(int64_t{0}, n);
+            return;
+        }
         run([&](int ith, int nth) {
             const int64_t begin = n * ith / nth, end = n * (ith + 1) / nth;
             if (begin < end) fn(begin, end);

@@ -48,9 +48,7 @@ struct Value {
     static Value f32(float v) { return {ValueType::FLOAT32, ValueType::UINT32, double{v}}; }
     static Value boolean(bool v) { return {ValueType::BOOL, ValueType::UINT32, v}; }
     static Value str(std::string v) { return {ValueType::STRING, ValueType::UINT32, std::move(v)}; }
-    static Value array(ValueType elem, std::vector<Value> items) {
-        return {ValueType::ARRAY, elem, std::move(items)};
-    }
+    static Value array(ValueType elem, std::vector<Value> items) { return {ValueType::ARRAY, elem, std::move(items)}; }
     static Value string_array(const std::vector<std::string>& items);
     static Value f32_array(const std::vector<float>& items);
     static Value i32_array(const std::vector<int32_t>& items);

@@ -47,11 +47,11 @@ struct HParams {
     float rope_base = 10000.0f;
     float rope_freq_scale = 1.0f;  // linear rope scaling: 1 / factor
     float norm_eps = 1e-5f;
-    float attn_scale = 0.0f;       // multiplies q·k
-    int64_t sliding_window = 0;    // 0: none
-    float attn_softcap = 0.0f;     // 0: none
-    float final_softcap = 0.0f;    // 0: none
-    float embed_scale = 1.0f;      // gemma2: sqrt(n_embd)
+    float attn_scale = 0.0f;     // multiplies q·k
+    int64_t sliding_window = 0;  // 0: none
+    float attn_softcap = 0.0f;   // 0: none
+    float final_softcap = 0.0f;  // 0: none
+    float embed_scale = 1.0f;    // gemma2: sqrt(n_embd)
     RopeType rope_type = RopeType::norm;
     NormType norm_type = NormType::rms;
     FfnType ffn_type = FfnType::silu_gated;
@@ -79,8 +79,8 @@ struct LayerWeights {
     Vector attn_norm, attn_norm_b;
     Tensor wq, wk, wv, wqkv, wo;  // either wq/wk/wv or the fused wqkv
     Vector bq, bk, bv, bqkv, bo;
-    Vector q_norm, k_norm;          // qwen3: per-head RMSNorm of q and k
-    Vector post_attn_norm;          // gemma2
+    Vector q_norm, k_norm;  // qwen3: per-head RMSNorm of q and k
+    Vector post_attn_norm;  // gemma2
     Vector ffn_norm, ffn_norm_b;
     Tensor ffn_gate, ffn_up, ffn_down;
     Vector ffn_up_b, ffn_down_b;
@@ -93,7 +93,7 @@ struct Weights {
     Vector position_embd;  // gpt2: [n_ctx_train, n_embd]
     std::vector<LayerWeights> layers;
     Vector output_norm, output_norm_b;
-    Tensor output;  // token_embd when tied
+    Tensor output;      // token_embd when tied
     Vector rope_freqs;  // per rotary pair, divides the frequency (Llama 3.1)
 };
 

@@ -5,22 +5,32 @@ namespace critdim {
 
 int exit_code(ErrorKind kind) {
     switch (kind) {
-        case ErrorKind::usage: return 2;
-        case ErrorKind::input: return 3;
-        case ErrorKind::mismatch: return 4;
-        case ErrorKind::io: return 5;
-        case ErrorKind::internal: return 70;
+        case ErrorKind::usage:
+            return 2;
+        case ErrorKind::input:
+            return 3;
+        case ErrorKind::mismatch:
+            return 4;
+        case ErrorKind::io:
+            return 5;
+        case ErrorKind::internal:
+            return 70;
     }
     return 70;
 }
 
 const char* error_kind_name(ErrorKind kind) {
     switch (kind) {
-        case ErrorKind::usage: return "usage";
-        case ErrorKind::input: return "input";
-        case ErrorKind::mismatch: return "mismatch";
-        case ErrorKind::io: return "io";
-        case ErrorKind::internal: return "internal";
+        case ErrorKind::usage:
+            return "usage";
+        case ErrorKind::input:
+            return "input";
+        case ErrorKind::mismatch:
+            return "mismatch";
+        case ErrorKind::io:
+            return "io";
+        case ErrorKind::internal:
+            return "internal";
     }
     return "internal";
 }

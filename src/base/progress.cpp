@@ -12,7 +12,11 @@ static double now_seconds() {
 }
 
 Progress::Progress(std::string label, int64_t total, std::string unit, bool force)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(force || isatty(2)), start_(now_seconds()) {}
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(force || isatty(2)),
+      start_(now_seconds()) {}
 
 Progress::~Progress() {
     if (!finished_) finish();

@@ -5,14 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
-
-#include "critdim/kernels.hpp"
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "critdim/kernels.hpp"
 
 namespace critdim::cli {
 

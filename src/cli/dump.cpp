@@ -40,7 +40,8 @@ void register_dump(CLI::App& app) {
         };
         std::vector<Capture> captures;
         for (const std::string& name : points) {
-            const model::HookSite probe = model::HookSite::parse(name == "embed" || name == "final_norm" ? name : name + ".0");
+            const model::HookSite probe =
+                model::HookSite::parse(name == "embed" || name == "final_norm" ? name : name + ".0");
             captures.push_back({probe.point, {}});
         }
         for (Capture& c : captures) {

@@ -21,10 +21,18 @@ void register_generate(CLI::App& app) {
     auto* p = cmd->add_option("--prompt", prompt, "prompt text (tokenized with the model's vocabulary)");
     auto* t = cmd->add_option("--tokens", tokens_text, "prompt as comma-separated token ids instead");
     p->excludes(t);
-    cmd->add_option("-n,--n-predict", n_predict, "tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
-    cmd->add_option("--temp", sp.temperature, "temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 100.0));
-    cmd->add_option("--top-k", sp.top_k, "keep the k most likely tokens (0: off)")->capture_default_str()->check(CLI::Range(0, 1 << 30));
-    cmd->add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("-n,--n-predict", n_predict, "tokens to generate")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("--temp", sp.temperature, "temperature; 0 is greedy")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--top-k", sp.top_k, "keep the k most likely tokens (0: off)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 30));
+    cmd->add_option("--top-p", sp.top_p, "nucleus sampling mass (1: off)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--seed", sp.seed, "sampling seed")->capture_default_str();
     cmd->add_option("--ctx", n_ctx, "context size (default: prompt + n, at most the training context)");
     cmd->add_flag("--no-bos", no_bos, "do not add BOS even where the vocabulary asks for it");
@@ -48,8 +56,9 @@ void register_generate(CLI::App& app) {
             throw_usage("generate: prompt (" + std::to_string(ids.size()) + " tokens) + " + std::to_string(n_predict) +
                         " generated do not fit --ctx " + std::to_string(cp.n_ctx));
         if (n_ctx == 0 && need > hp.n_ctx_train)
-            throw_usage("generate: prompt + generated = " + std::to_string(need) + " tokens exceed the model's training context of " +
-                        std::to_string(hp.n_ctx_train) + " (set --ctx to go beyond it)");
+            throw_usage("generate: prompt + generated = " + std::to_string(need) +
+                        " tokens exceed the model's training context of " + std::to_string(hp.n_ctx_train) +
+                        " (set --ctx to go beyond it)");
         cp.n_batch = std::min<int64_t>(512, static_cast<int64_t>(ids.size()));
         cp.n_threads = threads;
         model::Context ctx(*m, cp);
@@ -92,8 +101,9 @@ void register_generate(CLI::App& app) {
         } else {
             std::fwrite(rest.data(), 1, rest.size(), stdout);
             std::printf("\n");
-            std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n", ids.size(),
-                         static_cast<double>(ids.size()) / pp_s, out.size(), static_cast<double>(out.size()) / tg_s);
+            std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n",
+                         ids.size(), static_cast<double>(ids.size()) / pp_s, out.size(),
+                         static_cast<double>(out.size()) / tg_s);
         }
     });
 }

@@ -63,12 +63,13 @@ void print_text(const nlohmann::json& j) {
     std::printf("%s: %s, %s parameters in %s tensors (%.1f MiB)\n", j["path"].get<std::string>().c_str(),
                 j["architecture"].get<std::string>().c_str(), std::to_string(j["n_params"].get<int64_t>()).c_str(),
                 std::to_string(j["n_tensors"].get<size_t>()).c_str(), j["file_bytes"].get<double>() / (1 << 20));
-    for (const char* k : {"name", "n_vocab", "n_embd", "n_layer", "n_head", "n_head_kv", "head_dim", "n_ff", "n_rot",
-                          "n_ctx_train", "rope_base", "norm_eps", "tied_output", "sliding_window", "attn_softcap",
-                          "final_softcap"})
+    for (const char* k :
+         {"name", "n_vocab", "n_embd", "n_layer", "n_head", "n_head_kv", "head_dim", "n_ff", "n_rot", "n_ctx_train",
+          "rope_base", "norm_eps", "tied_output", "sliding_window", "attn_softcap", "final_softcap"})
         if (j.contains(k)) std::printf("  %-14s %s\n", k, j[k].dump().c_str());
     std::string types;
-    for (const auto& [name, count] : j["tensor_types"].items()) types += (types.empty() ? "" : ", ") + name + " " + count.dump();
+    for (const auto& [name, count] : j["tensor_types"].items())
+        types += (types.empty() ? "" : ", ") + name + " " + count.dump();
     std::printf("  %-14s %s\n", "tensor types", types.c_str());
     std::printf("  %-14s %s\n", "tokenizer", j["tokenizer"].dump().c_str());
     const std::string tmpl = j["chat_template"].get<std::string>();

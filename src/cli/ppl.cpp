@@ -47,8 +47,9 @@ void register_ppl(CLI::App& app) {
         int64_t n_chunks = static_cast<int64_t>(tokens.size()) / ctx_len;
         if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
         if (n_chunks == 0)
-            throw Error(ErrorKind::input, file,
-                        std::to_string(tokens.size()) + " tokens are fewer than one chunk of " + std::to_string(ctx_len));
+            throw Error(
+                ErrorKind::input, file,
+                std::to_string(tokens.size()) + " tokens are fewer than one chunk of " + std::to_string(ctx_len));
         const int n_seq = static_cast<int>(std::max<int64_t>(1, n_batch / ctx_len));
         model::ContextParams cp;
         cp.n_ctx = ctx_len;
@@ -92,13 +93,14 @@ void register_ppl(CLI::App& app) {
         const double var = sum2 / static_cast<double>(count) - mean * mean;
         const double err = count > 1 && var > 0 ? std::sqrt(var / static_cast<double>(count - 1)) * ppl : 0.0;
         if (json) {
-            nlohmann::json j = {{"file", file},      {"n_ctx", ctx_len},      {"n_chunks", n_chunks},
-                                {"n_tokens", tokens.size()}, {"n_scored", count}, {"ppl", ppl},
-                                {"ppl_stderr", err},  {"mean_nll", mean}};
+            nlohmann::json j = {
+                {"file", file},      {"n_ctx", ctx_len}, {"n_chunks", n_chunks}, {"n_tokens", tokens.size()},
+                {"n_scored", count}, {"ppl", ppl},       {"ppl_stderr", err},    {"mean_nll", mean}};
             std::printf("%s\n", j.dump(2).c_str());
         } else {
             std::printf("Final estimate: PPL = %.4f +/- %.5f (%lld chunks of %lld tokens, %lld scored)\n", ppl, err,
-                        static_cast<long long>(n_chunks), static_cast<long long>(ctx_len), static_cast<long long>(count));
+                        static_cast<long long>(n_chunks), static_cast<long long>(ctx_len),
+                        static_cast<long long>(count));
         }
     });
 }

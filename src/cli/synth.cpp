@@ -15,8 +15,8 @@ void register_synth(CLI::App& app) {
     static bool json = false;
     std::string names;
     for (const auto& n : model::synth_config_names()) names += (names.empty() ? "" : ", ") + n;
-    cmd->add_option("--arch", arch, "architecture (" + model::Model::supported_architectures() +
-                                        "); default: the configuration's own");
+    cmd->add_option("--arch", arch,
+                    "architecture (" + model::Model::supported_architectures() + "); default: the configuration's own");
     cmd->add_option("--config", config, "named configuration (" + names + ") or a JSON file")->capture_default_str();
     cmd->add_option("--type", type_name, "type of every 2-D weight: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
         ->capture_default_str();

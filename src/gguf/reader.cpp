@@ -42,8 +42,9 @@ public:
 
     void need(size_t n, std::string_view what) const {
         if (n > remaining())
-            throw_input(path_, std::string(what) + ": file is truncated (needs " + std::to_string(n) + " bytes at offset " +
-                                   std::to_string(pos_) + ", file has " + std::to_string(size_) + ")");
+            throw_input(path_, std::string(what) + ": file is truncated (needs " + std::to_string(n) +
+                                   " bytes at offset " + std::to_string(pos_) + ", file has " + std::to_string(size_) +
+                                   ")");
     }
 
     const std::string& path() const { return path_; }
@@ -60,17 +61,22 @@ size_t min_value_bytes(ValueType t) {
     switch (t) {
         case ValueType::UINT8:
         case ValueType::INT8:
-        case ValueType::BOOL: return 1;
+        case ValueType::BOOL:
+            return 1;
         case ValueType::UINT16:
-        case ValueType::INT16: return 2;
+        case ValueType::INT16:
+            return 2;
         case ValueType::UINT32:
         case ValueType::INT32:
-        case ValueType::FLOAT32: return 4;
+        case ValueType::FLOAT32:
+            return 4;
         case ValueType::UINT64:
         case ValueType::INT64:
         case ValueType::FLOAT64:
-        case ValueType::STRING: return 8;
-        case ValueType::ARRAY: return 12;
+        case ValueType::STRING:
+            return 8;
+        case ValueType::ARRAY:
+            return 12;
     }
     return 1;
 }
@@ -82,23 +88,45 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, int depth) {
     Value v;
     v.type = type;
     switch (type) {
-        case ValueType::UINT8: v.data = uint64_t{c.read<uint8_t>(what)}; break;
-        case ValueType::INT8: v.data = int64_t{c.read<int8_t>(what)}; break;
-        case ValueType::UINT16: v.data = uint64_t{c.read<uint16_t>(what)}; break;
-        case ValueType::INT16: v.data = int64_t{c.read<int16_t>(what)}; break;
-        case ValueType::UINT32: v.data = uint64_t{c.read<uint32_t>(what)}; break;
-        case ValueType::INT32: v.data = int64_t{c.read<int32_t>(what)}; break;
-        case ValueType::FLOAT32: v.data = double{c.read<float>(what)}; break;
-        case ValueType::UINT64: v.data = c.read<uint64_t>(what); break;
-        case ValueType::INT64: v.data = c.read<int64_t>(what); break;
-        case ValueType::FLOAT64: v.data = c.read<double>(what); break;
+        case ValueType::UINT8:
+            v.data = uint64_t{c.read<uint8_t>(what)};
+            break;
+        case ValueType::INT8:
+            v.data = int64_t{c.read<int8_t>(what)};
+            break;
+        case ValueType::UINT16:
+            v.data = uint64_t{c.read<uint16_t>(what)};
+            break;
+        case ValueType::INT16:
+            v.data = int64_t{c.read<int16_t>(what)};
+            break;
+        case ValueType::UINT32:
+            v.data = uint64_t{c.read<uint32_t>(what)};
+            break;
+        case ValueType::INT32:
+            v.data = int64_t{c.read<int32_t>(what)};
+            break;
+        case ValueType::FLOAT32:
+            v.data = double{c.read<float>(what)};
+            break;
+        case ValueType::UINT64:
+            v.data = c.read<uint64_t>(what);
+            break;
+        case ValueType::INT64:
+            v.data = c.read<int64_t>(what);
+            break;
+        case ValueType::FLOAT64:
+            v.data = c.read<double>(what);
+            break;
         case ValueType::BOOL: {
             const uint8_t b = c.read<uint8_t>(what);
             if (b > 1) throw_input(c.path(), what + ": bool value " + std::to_string(b) + " is neither 0 nor 1");
             v.data = b != 0;
             break;
         }
-        case ValueType::STRING: v.data = c.read_string(what); break;
+        case ValueType::STRING:
+            v.data = c.read_string(what);
+            break;
         case ValueType::ARRAY: {
             if (depth >= kMaxNesting)
                 throw_input(c.path(), what + ": arrays nested deeper than " + std::to_string(kMaxNesting));
@@ -108,7 +136,8 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, int depth) {
             const uint64_t n = c.read<uint64_t>(what);
             v.elem_type = static_cast<ValueType>(et);
             if (n > c.remaining() / min_value_bytes(v.elem_type))
-                throw_input(c.path(), what + ": array of " + std::to_string(n) + " elements extends past the end of the file");
+                throw_input(c.path(),
+                            what + ": array of " + std::to_string(n) + " elements extends past the end of the file");
             std::vector<Value> items;
             items.reserve(n);
             for (uint64_t i = 0; i < n; ++i) items.push_back(read_value(c, v.elem_type, key, depth + 1));
@@ -169,7 +198,8 @@ void File::parse() {
         const std::string what = "tensor '" + t.name + "'";
         const uint32_t n_dims = c.read<uint32_t>(what);
         if (n_dims > kMaxDims)
-            throw_input(p, what + ": " + std::to_string(n_dims) + " dimensions (at most " + std::to_string(kMaxDims) + ")");
+            throw_input(
+                p, what + ": " + std::to_string(n_dims) + " dimensions (at most " + std::to_string(kMaxDims) + ")");
         int64_t n_elements = 1;
         for (uint32_t d = 0; d < n_dims; ++d) {
             const int64_t ne = c.read<int64_t>(what);

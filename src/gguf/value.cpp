@@ -9,19 +9,32 @@ namespace critdim::gguf {
 
 const char* value_type_name(ValueType t) {
     switch (t) {
-        case ValueType::UINT8: return "uint8";
-        case ValueType::INT8: return "int8";
-        case ValueType::UINT16: return "uint16";
-        case ValueType::INT16: return "int16";
-        case ValueType::UINT32: return "uint32";
-        case ValueType::INT32: return "int32";
-        case ValueType::FLOAT32: return "float32";
-        case ValueType::BOOL: return "bool";
-        case ValueType::STRING: return "string";
-        case ValueType::ARRAY: return "array";
-        case ValueType::UINT64: return "uint64";
-        case ValueType::INT64: return "int64";
-        case ValueType::FLOAT64: return "float64";
+        case ValueType::UINT8:
+            return "uint8";
+        case ValueType::INT8:
+            return "int8";
+        case ValueType::UINT16:
+            return "uint16";
+        case ValueType::INT16:
+            return "int16";
+        case ValueType::UINT32:
+            return "uint32";
+        case ValueType::INT32:
+            return "int32";
+        case ValueType::FLOAT32:
+            return "float32";
+        case ValueType::BOOL:
+            return "bool";
+        case ValueType::STRING:
+            return "string";
+        case ValueType::ARRAY:
+            return "array";
+        case ValueType::UINT64:
+            return "uint64";
+        case ValueType::INT64:
+            return "int64";
+        case ValueType::FLOAT64:
+            return "float64";
     }
     return "unknown";
 }
@@ -35,8 +48,10 @@ bool is_integer_type(ValueType type) {
         case ValueType::UINT32:
         case ValueType::INT32:
         case ValueType::UINT64:
-        case ValueType::INT64: return true;
-        default: return false;
+        case ValueType::INT64:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -74,9 +89,13 @@ std::string Value::to_string(size_t max_items) const {
                 os << '"' << s << '"';
             break;
         }
-        case ValueType::BOOL: os << (std::get<bool>(data) ? "true" : "false"); break;
+        case ValueType::BOOL:
+            os << (std::get<bool>(data) ? "true" : "false");
+            break;
         case ValueType::FLOAT32:
-        case ValueType::FLOAT64: os << std::get<double>(data); break;
+        case ValueType::FLOAT64:
+            os << std::get<double>(data);
+            break;
         case ValueType::ARRAY: {
             const auto& it = items();
             os << value_type_name(elem_type) << "[" << it.size() << "] [";
@@ -135,15 +154,15 @@ bool File::get_bool(std::string_view key) const {
 const std::string& File::get_string(std::string_view key) const {
     const Value* v = find(key);
     if (!v) fail_key(key, "missing");
-    if (v->type != ValueType::STRING) fail_key(key, std::string("expected a string, found ") + value_type_name(v->type));
+    if (v->type != ValueType::STRING)
+        fail_key(key, std::string("expected a string, found ") + value_type_name(v->type));
     return std::get<std::string>(v->data);
 }
 
 std::vector<std::string> File::get_string_array(std::string_view key) const {
     const Value* v = find(key);
     if (!v) fail_key(key, "missing");
-    if (v->type != ValueType::ARRAY || v->elem_type != ValueType::STRING)
-        fail_key(key, "expected an array of strings");
+    if (v->type != ValueType::ARRAY || v->elem_type != ValueType::STRING) fail_key(key, "expected an array of strings");
     std::vector<std::string> out;
     out.reserve(v->items().size());
     for (const Value& x : v->items()) out.push_back(std::get<std::string>(x.data));

@@ -30,18 +30,42 @@ private:
 
 void put_value(Bytes& b, const Value& v, const std::string& key) {
     switch (v.type) {
-        case ValueType::UINT8: b.put<uint8_t>(static_cast<uint8_t>(std::get<uint64_t>(v.data))); break;
-        case ValueType::INT8: b.put<int8_t>(static_cast<int8_t>(std::get<int64_t>(v.data))); break;
-        case ValueType::UINT16: b.put<uint16_t>(static_cast<uint16_t>(std::get<uint64_t>(v.data))); break;
-        case ValueType::INT16: b.put<int16_t>(static_cast<int16_t>(std::get<int64_t>(v.data))); break;
-        case ValueType::UINT32: b.put<uint32_t>(static_cast<uint32_t>(std::get<uint64_t>(v.data))); break;
-        case ValueType::INT32: b.put<int32_t>(static_cast<int32_t>(std::get<int64_t>(v.data))); break;
-        case ValueType::FLOAT32: b.put<float>(static_cast<float>(std::get<double>(v.data))); break;
-        case ValueType::UINT64: b.put<uint64_t>(std::get<uint64_t>(v.data)); break;
-        case ValueType::INT64: b.put<int64_t>(std::get<int64_t>(v.data)); break;
-        case ValueType::FLOAT64: b.put<double>(std::get<double>(v.data)); break;
-        case ValueType::BOOL: b.put<uint8_t>(std::get<bool>(v.data) ? 1 : 0); break;
-        case ValueType::STRING: b.put_string(std::get<std::string>(v.data)); break;
+        case ValueType::UINT8:
+            b.put<uint8_t>(static_cast<uint8_t>(std::get<uint64_t>(v.data)));
+            break;
+        case ValueType::INT8:
+            b.put<int8_t>(static_cast<int8_t>(std::get<int64_t>(v.data)));
+            break;
+        case ValueType::UINT16:
+            b.put<uint16_t>(static_cast<uint16_t>(std::get<uint64_t>(v.data)));
+            break;
+        case ValueType::INT16:
+            b.put<int16_t>(static_cast<int16_t>(std::get<int64_t>(v.data)));
+            break;
+        case ValueType::UINT32:
+            b.put<uint32_t>(static_cast<uint32_t>(std::get<uint64_t>(v.data)));
+            break;
+        case ValueType::INT32:
+            b.put<int32_t>(static_cast<int32_t>(std::get<int64_t>(v.data)));
+            break;
+        case ValueType::FLOAT32:
+            b.put<float>(static_cast<float>(std::get<double>(v.data)));
+            break;
+        case ValueType::UINT64:
+            b.put<uint64_t>(std::get<uint64_t>(v.data));
+            break;
+        case ValueType::INT64:
+            b.put<int64_t>(std::get<int64_t>(v.data));
+            break;
+        case ValueType::FLOAT64:
+            b.put<double>(std::get<double>(v.data));
+            break;
+        case ValueType::BOOL:
+            b.put<uint8_t>(std::get<bool>(v.data) ? 1 : 0);
+            break;
+        case ValueType::STRING:
+            b.put_string(std::get<std::string>(v.data));
+            break;
         case ValueType::ARRAY: {
             b.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
             b.put<uint64_t>(v.items().size());

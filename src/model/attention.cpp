@@ -33,7 +33,10 @@ void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector
     }
     if (scratch.size() < static_cast<size_t>(pool.size())) scratch.resize(static_cast<size_t>(pool.size()));
 
-    pool.run([&](int ith, int nth) {
+    // A short decode is not worth waking the other threads for.
+    int64_t cost = 0;
+    for (const Item& it : items) cost += (it.t1 - it.t0) * (a.positions[it.t1 - 1] + 1) * (hp.head_dim + hp.head_dim_v);
+    auto work = [&](int ith, int nth) {
         std::vector<float>& sc = scratch[static_cast<size_t>(ith)];
         const auto n_items = static_cast<int64_t>(items.size());
         for (int64_t wi = n_items * ith / nth; wi < n_items * (ith + 1) / nth; ++wi) {
@@ -69,7 +72,11 @@ void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector
                 ops::weighted_sum(s, n, values + first * kv_dim_v, kv_dim_v, hp.head_dim_v, out);
             }
         }
-    });
+    };
+    if (cost < (int64_t{1} << 16))
+        work(0, 1);
+    else
+        pool.run(work);
 }
 
 }  // namespace critdim::model

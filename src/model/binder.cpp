@@ -20,11 +20,12 @@ void Binder::fail(const std::string& name, const std::string& what) const {
 
 const gguf::TensorInfo& Binder::tensor(const std::string& name) const {
     const gguf::TensorInfo* t = file_.find_tensor(name);
-    if (!t) throw Error(ErrorKind::input, file_.path(), "tensor '" + name + "' is missing (architecture " + arch_ + ")");
+    if (!t)
+        throw Error(ErrorKind::input, file_.path(), "tensor '" + name + "' is missing (architecture " + arch_ + ")");
     const TensorTypeInfo* info = tensor_type_info(t->type_id);
     if (!info->supported || t->type() == TensorType::Q8_K)
-        fail(name, std::string("type ") + info->name + " is not supported (supported: " + supported_tensor_type_names() +
-                       ")");
+        fail(name, std::string("type ") + info->name +
+                       " is not supported (supported: " + supported_tensor_type_names() + ")");
     return *t;
 }
 
@@ -34,8 +35,8 @@ Tensor Binder::matrix(const std::string& name, int64_t n_cols, int64_t n_rows) c
     const gguf::TensorInfo& t = tensor(name);
     const int64_t cols = t.shape.empty() ? 1 : t.shape[0];
     if (t.shape.size() > 2 || cols != n_cols || t.n_rows() != n_rows)
-        fail(name, "shape " + t.shape_string() + " does not match the architecture (expected " + shape_text(n_cols, n_rows) +
-                       ")");
+        fail(name, "shape " + t.shape_string() + " does not match the architecture (expected " +
+                       shape_text(n_cols, n_rows) + ")");
     Tensor out;
     out.name = name;
     out.type = t.type();
@@ -68,8 +69,9 @@ void Binder::read_common(HParams& hp, const char* eps_key) const {
     if (hp.n_embd <= 0 || hp.n_layer <= 0 || hp.n_ff <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0)
         throw Error(ErrorKind::input, where, arch_ + ": sizes must be positive");
     if (hp.n_layer > 4096 || hp.n_embd > (1 << 20) || hp.n_head > 4096)
-        throw Error(ErrorKind::input, where, arch_ + ": implausible sizes (block_count " + std::to_string(hp.n_layer) +
-                                                 ", embedding_length " + std::to_string(hp.n_embd) + ")");
+        throw Error(ErrorKind::input, where,
+                    arch_ + ": implausible sizes (block_count " + std::to_string(hp.n_layer) + ", embedding_length " +
+                        std::to_string(hp.n_embd) + ")");
     if (hp.n_head % hp.n_head_kv != 0)
         throw Error(ErrorKind::input, where,
                     "key '" + arch_ + ".attention.head_count_kv': " + std::to_string(hp.n_head_kv) +
@@ -81,18 +83,20 @@ void Binder::read_common(HParams& hp, const char* eps_key) const {
     hp.n_rot = static_cast<int64_t>(key_uint("rope.dimension_count", hp.head_dim));
     if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
         throw Error(ErrorKind::input, where,
-                    "key '" + arch_ + ".rope.dimension_count': " + std::to_string(hp.n_rot) + " is odd or above the head size " +
-                        std::to_string(hp.head_dim));
+                    "key '" + arch_ + ".rope.dimension_count': " + std::to_string(hp.n_rot) +
+                        " is odd or above the head size " + std::to_string(hp.head_dim));
     hp.rope_base = key_float("rope.freq_base", 10000.0f);
     hp.norm_eps = key_float(eps_key, 1e-5f);
     const std::string scaling = file_.get_string(arch_ + ".rope.scaling.type", "none");
     if (scaling == "linear") {
         const float factor = key_float("rope.scaling.factor", 1.0f);
-        if (!(factor > 0.0f)) throw Error(ErrorKind::input, where, "key '" + arch_ + ".rope.scaling.factor' must be positive");
+        if (!(factor > 0.0f))
+            throw Error(ErrorKind::input, where, "key '" + arch_ + ".rope.scaling.factor' must be positive");
         hp.rope_freq_scale = 1.0f / factor;
     } else if (scaling != "none") {
-        throw Error(ErrorKind::input, where,
-                    "key '" + arch_ + ".rope.scaling.type': '" + scaling + "' is not supported (supported: none, linear)");
+        throw Error(
+            ErrorKind::input, where,
+            "key '" + arch_ + ".rope.scaling.type': '" + scaling + "' is not supported (supported: none, linear)");
     }
     hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
     const gguf::TensorInfo* embd = file_.find_tensor("token_embd.weight");

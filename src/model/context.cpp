@@ -37,10 +37,10 @@ struct Context::Impl {
     std::vector<float> ff;     // [T, n_ff]
     std::vector<uint8_t> act;  // [T, row bytes]  activations converted to a weight's vec_dot type
     size_t act_row_bytes = 0;
-    std::vector<float> rope_cos, rope_sin;  // [T, n_rot / 2]
+    std::vector<float> rope_cos, rope_sin;         // [T, n_rot / 2]
     std::vector<std::vector<float>> attn_scratch;  // per thread: a block of attention scores
-    std::vector<float> logits;              // [n_outputs, n_vocab]
-    std::vector<float> out_rows;            // [n_outputs, n_embd]
+    std::vector<float> logits;                     // [n_outputs, n_vocab]
+    std::vector<float> out_rows;                   // [n_outputs, n_embd]
 };
 
 Context::Impl::Impl(const HParams& hp, int64_t n_ctx, int64_t n_batch_, int n_seq_, int n_threads)
@@ -110,7 +110,8 @@ void Context::decode(std::span<const int32_t> tokens, bool all_logits, int32_t s
     Batch b;
     const int64_t start = seq_length(seq);
     for (size_t i = 0; i < tokens.size(); ++i)
-        b.add(tokens[i], static_cast<int32_t>(start + static_cast<int64_t>(i)), seq, all_logits || i + 1 == tokens.size());
+        b.add(tokens[i], static_cast<int32_t>(start + static_cast<int64_t>(i)), seq,
+              all_logits || i + 1 == tokens.size());
     decode(b);
 }
 
@@ -138,7 +139,8 @@ void Context::decode(const Batch& batch) {
     const size_t need = static_cast<size_t>(n_out * hp.n_vocab);
     if (impl_->logits.size() < need) impl_->logits.resize(need);
     n_outputs_ = 0;
-    for (int64_t begin = 0; begin < n; begin += impl_->n_batch) forward(batch, begin, std::min(n, begin + impl_->n_batch));
+    for (int64_t begin = 0; begin < n; begin += impl_->n_batch)
+        forward(batch, begin, std::min(n, begin + impl_->n_batch));
     for (int64_t i = 0; i < n; ++i) {
         int64_t& len = impl_->seq_len[static_cast<size_t>(batch.seq_ids[i])];
         len = std::max<int64_t>(len, batch.positions[i] + 1);
@@ -156,18 +158,20 @@ void matmul(ThreadPool& pool, std::vector<uint8_t>& act, size_t act_row_bytes, c
     if (vdt != TensorType::F32) {
         x_row_bytes = kernels::row_bytes(vdt, w.n_cols);
         if (x_row_bytes > act_row_bytes) throw Error(ErrorKind::internal, w.name, "activation scratch too small");
-        pool.parallel_for(n_tok, [&](int64_t b, int64_t e) {
+        auto convert = [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; ++t)
                 kernels::quantize_activations(w.type, x + t * w.n_cols, act.data() + t * x_row_bytes, w.n_cols);
-        });
+        };
+        pool.parallel_for(n_tok, convert, 4 * w.n_cols);
         xq = act.data();
     }
     // Chunks of 16 rows keep the kernels' row tiles whole.
     const int64_t n_chunks = (w.n_rows + 15) / 16;
-    pool.parallel_for(n_chunks, [&](int64_t b, int64_t e) {
+    auto product = [&](int64_t b, int64_t e) {
         kernels::gemm(w.type, w.n_cols, w.data, w.row_bytes, b * 16, std::min(w.n_rows, e * 16), xq, x_row_bytes, n_tok,
                       y, w.n_rows);
-    });
+    };
+    pool.parallel_for(n_chunks, product, 16 * w.n_cols * n_tok);
     if (!bias.empty()) {
         for (int64_t t = 0; t < n_tok; ++t)
             for (int64_t r = 0; r < w.n_rows; ++r) y[t * w.n_rows + r] += bias[static_cast<size_t>(r)];
@@ -176,14 +180,15 @@ void matmul(ThreadPool& pool, std::vector<uint8_t>& act, size_t act_row_bytes, c
 
 void norm_rows(ThreadPool& pool, const HParams& hp, const float* x, const Vector& w, const Vector& b, int64_t n_tok,
                float* y) {
-    pool.parallel_for(n_tok, [&](int64_t begin, int64_t end) {
+    auto normalize = [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; ++t) {
             if (hp.norm_type == NormType::layer)
                 ops::layer_norm(x + t * hp.n_embd, w.data(), b.data(), hp.norm_eps, hp.n_embd, y + t * hp.n_embd);
             else
                 ops::rms_norm(x + t * hp.n_embd, w.data(), hp.norm_eps, hp.n_embd, y + t * hp.n_embd);
         }
-    });
+    };
+    pool.parallel_for(n_tok, normalize, 4 * hp.n_embd);
 }
 
 // Copies columns [col, col + n) of a [T, width] matrix into a [T, n] one.
@@ -211,7 +216,7 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
     };
 
     // ---- embeddings
-    pool.parallel_for(T, [&](int64_t b, int64_t e) {
+    auto embed = [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
             float* row = x + t * E;
             kernels::dequantize_row(w.token_embd.type, w.token_embd.row(tokens[t]), row, E);
@@ -222,7 +227,8 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
                 for (int64_t i = 0; i < E; ++i) row[i] += p[i];
             }
         }
-    });
+    };
+    pool.parallel_for(T, embed, 4 * E);
     hook({HookPoint::embed, -1}, x);
 
     // ---- rotary angles for the batch's positions
@@ -255,7 +261,7 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
         }
 
         // ---- per-head q/k norm (qwen3), rope, and the keys and values into the cache
-        pool.parallel_for(T, [&](int64_t b, int64_t e) {
+        auto qk_norm_rope_cache = [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; ++t) {
                 for (int64_t hh = 0; hh < hp.n_head; ++hh) {
                     float* head = q + t * q_dim + hh * hp.head_dim;
@@ -273,11 +279,13 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
                 std::memcpy(s.k_cache.data() + slot * kv_dim, k + t * kv_dim, static_cast<size_t>(kv_dim) * 4);
                 std::memcpy(s.v_cache.data() + slot * kv_dim_v, v + t * kv_dim_v, static_cast<size_t>(kv_dim_v) * 4);
             }
-        });
+        };
+        pool.parallel_for(T, qk_norm_rope_cache, 8 * (q_dim + kv_dim));
 
         // ---- attention over each sequence's cache
-        attention(pool, {&hp, il, L.sliding, q, s.k_cache.data(), s.v_cache.data(), n_ctx_, s.n_seq, positions, seq_ids,
-                         s.att.data()},
+        attention(pool,
+                  {&hp, il, L.sliding, q, s.k_cache.data(), s.v_cache.data(), n_ctx_, s.n_seq, positions, seq_ids,
+                   s.att.data()},
                   s.attn_scratch);
 
         // ---- attention output
@@ -297,14 +305,15 @@ void Context::forward(const Batch& batch, int64_t begin, int64_t end) {
                 float* gate = s.fused.data();
                 matmul(pool, s.act, s.act_row_bytes, L.ffn_gate, s.h.data(), T, gate);
                 matmul(pool, s.act, s.act_row_bytes, L.ffn_up, s.h.data(), T, ff);
-                pool.parallel_for(T, [&](int64_t b, int64_t e) {
+                auto activate = [&](int64_t b, int64_t e) {
                     for (int64_t t = b; t < e; ++t) {
                         if (hp.ffn_type == FfnType::silu_gated)
                             ops::silu_mul(gate + t * F, ff + t * F, F);
                         else
                             ops::gelu_mul(gate + t * F, ff + t * F, F);
                     }
-                });
+                };
+                pool.parallel_for(T, activate, 16 * F);
                 std::memcpy(ff, gate, static_cast<size_t>(T * F) * 4);
                 break;
             }

@@ -8,12 +8,18 @@ namespace critdim::model {
 
 const char* hook_point_name(HookPoint p) {
     switch (p) {
-        case HookPoint::embed: return "embed";
-        case HookPoint::resid_pre: return "resid_pre";
-        case HookPoint::attn_out: return "attn_out";
-        case HookPoint::mlp_out: return "mlp_out";
-        case HookPoint::resid_post: return "resid_post";
-        case HookPoint::final_norm: return "final_norm";
+        case HookPoint::embed:
+            return "embed";
+        case HookPoint::resid_pre:
+            return "resid_pre";
+        case HookPoint::attn_out:
+            return "attn_out";
+        case HookPoint::mlp_out:
+            return "mlp_out";
+        case HookPoint::resid_post:
+            return "resid_post";
+        case HookPoint::final_norm:
+            return "final_norm";
     }
     return "?";
 }
@@ -58,12 +64,18 @@ void Hooks::check(HookSite site) const {
 
 size_t Hooks::index(HookSite site) const {
     switch (site.point) {
-        case HookPoint::embed: return 0;
-        case HookPoint::final_norm: return static_cast<size_t>(1 + 4 * n_layer_);
-        case HookPoint::resid_pre: return static_cast<size_t>(1 + 4 * site.layer);
-        case HookPoint::attn_out: return static_cast<size_t>(2 + 4 * site.layer);
-        case HookPoint::mlp_out: return static_cast<size_t>(3 + 4 * site.layer);
-        case HookPoint::resid_post: return static_cast<size_t>(4 + 4 * site.layer);
+        case HookPoint::embed:
+            return 0;
+        case HookPoint::final_norm:
+            return static_cast<size_t>(1 + 4 * n_layer_);
+        case HookPoint::resid_pre:
+            return static_cast<size_t>(1 + 4 * site.layer);
+        case HookPoint::attn_out:
+            return static_cast<size_t>(2 + 4 * site.layer);
+        case HookPoint::mlp_out:
+            return static_cast<size_t>(3 + 4 * site.layer);
+        case HookPoint::resid_post:
+            return static_cast<size_t>(4 + 4 * site.layer);
     }
     return 0;
 }

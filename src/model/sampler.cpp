@@ -20,7 +20,9 @@ int32_t Sampler::sample(const float* logits, int64_t n_vocab) {
     if (params_.temperature <= 0.0f) return argmax(logits, n_vocab);
     candidates_.resize(static_cast<size_t>(n_vocab));
     for (int64_t i = 0; i < n_vocab; ++i) candidates_[i] = {logits[i] / params_.temperature, static_cast<int32_t>(i)};
-    auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    auto by_logit = [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
     size_t n = candidates_.size();
     if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
         std::partial_sort(candidates_.begin(), candidates_.begin() + params_.top_k, candidates_.end(), by_logit);

@@ -73,19 +73,32 @@ SynthConfig config_from_json(const std::string& path) {
         if (key == "name" || key == "arch") {
             if (!value.is_string()) throw_input(path, "field '" + key + "': expected a string");
             (key == "name" ? c.name : c.arch) = value.get<std::string>();
-        } else if (key == "n_vocab") integer(c.n_vocab);
-        else if (key == "n_embd") integer(c.n_embd);
-        else if (key == "n_layer") integer(c.n_layer);
-        else if (key == "n_head") integer(c.n_head);
-        else if (key == "n_head_kv") integer(c.n_head_kv);
-        else if (key == "head_dim") integer(c.head_dim);
-        else if (key == "n_ff") integer(c.n_ff);
-        else if (key == "n_ctx") integer(c.n_ctx);
-        else if (key == "sliding_window") integer(c.sliding_window);
-        else if (key == "rope_base") number(c.rope_base);
-        else if (key == "norm_eps") number(c.norm_eps);
-        else if (key == "attn_softcap") number(c.attn_softcap);
-        else if (key == "final_softcap") number(c.final_softcap);
+        } else if (key == "n_vocab")
+            integer(c.n_vocab);
+        else if (key == "n_embd")
+            integer(c.n_embd);
+        else if (key == "n_layer")
+            integer(c.n_layer);
+        else if (key == "n_head")
+            integer(c.n_head);
+        else if (key == "n_head_kv")
+            integer(c.n_head_kv);
+        else if (key == "head_dim")
+            integer(c.head_dim);
+        else if (key == "n_ff")
+            integer(c.n_ff);
+        else if (key == "n_ctx")
+            integer(c.n_ctx);
+        else if (key == "sliding_window")
+            integer(c.sliding_window);
+        else if (key == "rope_base")
+            number(c.rope_base);
+        else if (key == "norm_eps")
+            number(c.norm_eps);
+        else if (key == "attn_softcap")
+            number(c.attn_softcap);
+        else if (key == "final_softcap")
+            number(c.final_softcap);
         else if (key == "tied") {
             if (!value.is_boolean()) throw_input(path, "field 'tied': expected true or false");
             c.tied = value.get<bool>();
@@ -148,8 +161,8 @@ public:
         const uint64_t seed = o_.seed, name_hash = hash_name(name);
         const int64_t n_cols = shape[0];
         const int64_t n_rows = shape.size() == 2 ? shape[1] : 1;
-        const float stdev = init == Init::weight ? 1.0f / std::sqrt(static_cast<float>(n_cols))
-                                                 : (init == Init::norm ? 0.1f : 0.02f);
+        const float stdev =
+            init == Init::weight ? 1.0f / std::sqrt(static_cast<float>(n_cols)) : (init == Init::norm ? 0.1f : 0.02f);
         const float mean = init == Init::norm ? 1.0f : 0.0f;
         ThreadPool* pool = &pool_;
         w_.add_tensor(name, type, std::move(shape), [=](uint8_t* dst, size_t) {
@@ -213,8 +226,8 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
     const SynthConfig& c = o.config;
     const std::string arch = o.arch.empty() ? c.arch : o.arch;
     if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma2" && arch != "gpt2" && arch != "phi3")
-        throw_usage("synth: architecture '" + arch + "' is not supported (supported: " +
-                    Model::supported_architectures() + ")");
+        throw_usage("synth: architecture '" + arch +
+                    "' is not supported (supported: " + Model::supported_architectures() + ")");
     if (!tensor_type_info(o.type).supported) throw_usage("synth: unsupported tensor type");
     check_config(c, arch);
     const int64_t E = c.n_embd, H = c.n_head, Hkv = arch == "gpt2" ? c.n_head : c.n_head_kv;
@@ -244,12 +257,14 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
         w.set(a + "rope.dimension_count", gguf::Value::u32(static_cast<uint32_t>(D)));
     }
     if (arch == "gemma2") {
-        w.set(a + "attention.sliding_window", gguf::Value::u32(static_cast<uint32_t>(c.sliding_window > 0 ? c.sliding_window : 4096)));
+        w.set(a + "attention.sliding_window",
+              gguf::Value::u32(static_cast<uint32_t>(c.sliding_window > 0 ? c.sliding_window : 4096)));
         w.set(a + "attn_logit_softcapping", gguf::Value::f32(c.attn_softcap > 0 ? c.attn_softcap : 50.0f));
         w.set(a + "final_logit_softcapping", gguf::Value::f32(c.final_softcap > 0 ? c.final_softcap : 30.0f));
     }
     if (arch == "phi3")
-        w.set(a + "attention.sliding_window", gguf::Value::u32(static_cast<uint32_t>(c.sliding_window > 0 ? c.sliding_window : c.n_ctx)));
+        w.set(a + "attention.sliding_window",
+              gguf::Value::u32(static_cast<uint32_t>(c.sliding_window > 0 ? c.sliding_window : c.n_ctx)));
 
     const bool spm = arch == "llama" || arch == "gemma2" || arch == "phi3";
     const SynthVocab vocab = spm ? synth_vocab_spm(V) : synth_vocab_bpe(V, arch == "gpt2" ? "gpt-2" : "qwen2");
@@ -314,8 +329,7 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
         if (arch == "gpt2") b.add(p + "ffn_down.bias", {E}, Init::bias);
         if (arch == "gemma2") b.add(p + "post_ffw_norm.weight", {E}, Init::norm);
     }
-    if (!report.fallbacks.empty())
-        w.set("critdim.synth.type_fallbacks", gguf::Value::string_array(report.fallbacks));
+    if (!report.fallbacks.empty()) w.set("critdim.synth.type_fallbacks", gguf::Value::string_array(report.fallbacks));
     w.write(out_path);
     report.file_bytes = gguf::File::open(out_path)->file_size();
     return report;

@@ -10,19 +10,25 @@ namespace {
 
 // Enough English for the vocabularies to split ordinary text into word pieces.
 const char* const kWords[] = {
-    "the", "and", "was", "she", "he", "they", "with", "for", "that", "his", "her", "you", "one", "day", "little",
-    "once", "upon", "time", "there", "play", "saw", "big", "said", "happy", "friend", "went", "very", "what", "want",
-    "like", "not", "all", "had", "are", "but", "have", "this", "from", "will", "can", "would", "were", "their", "been",
-    "more", "when", "which", "some", "about", "into", "than", "them", "could", "other", "then", "out", "time", "people",
-    "year", "way", "make", "know", "take", "see", "come", "think", "look", "give", "use", "find", "tell", "ask", "work",
-    "seem", "feel", "try", "leave", "call", "good", "new", "first", "last", "long", "great", "own", "old", "right",
-    "world", "school", "state", "family", "water", "room", "mother", "area", "money", "story", "fact", "month", "lot",
-    "study", "book", "eye", "job", "word", "business", "issue", "side", "kind", "head", "house", "service", "power",
-    "hour", "game", "line", "end", "member", "law", "car", "city", "name", "team", "minute", "idea", "kid", "body",
-    "back", "parent", "face", "others", "level", "office", "door", "health", "person", "art", "war", "history",
-    "party", "result", "change", "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force",
-    "education", "question", "answer", "science", "model", "layer", "vector", "number", "ing", "tion", "ed", "er",
-    "ly", "es", "al", "re", "in", "on", "at", "to", "of", "is", "it", "an", "or", "as", "be", "by", "we", "do", "if",
+    "the",    "and",       "was",      "she",    "he",       "they",     "with",  "for",    "that",    "his",
+    "her",    "you",       "one",      "day",    "little",   "once",     "upon",  "time",   "there",   "play",
+    "saw",    "big",       "said",     "happy",  "friend",   "went",     "very",  "what",   "want",    "like",
+    "not",    "all",       "had",      "are",    "but",      "have",     "this",  "from",   "will",    "can",
+    "would",  "were",      "their",    "been",   "more",     "when",     "which", "some",   "about",   "into",
+    "than",   "them",      "could",    "other",  "then",     "out",      "time",  "people", "year",    "way",
+    "make",   "know",      "take",     "see",    "come",     "think",    "look",  "give",   "use",     "find",
+    "tell",   "ask",       "work",     "seem",   "feel",     "try",      "leave", "call",   "good",    "new",
+    "first",  "last",      "long",     "great",  "own",      "old",      "right", "world",  "school",  "state",
+    "family", "water",     "room",     "mother", "area",     "money",    "story", "fact",   "month",   "lot",
+    "study",  "book",      "eye",      "job",    "word",     "business", "issue", "side",   "kind",    "head",
+    "house",  "service",   "power",    "hour",   "game",     "line",     "end",   "member", "law",     "car",
+    "city",   "name",      "team",     "minute", "idea",     "kid",      "body",  "back",   "parent",  "face",
+    "others", "level",     "office",   "door",   "health",   "person",   "art",   "war",    "history", "party",
+    "result", "change",    "morning",  "reason", "research", "girl",     "guy",   "moment", "air",     "teacher",
+    "force",  "education", "question", "answer", "science",  "model",    "layer", "vector", "number",  "ing",
+    "tion",   "ed",        "er",       "ly",     "es",       "al",       "re",    "in",     "on",      "at",
+    "to",     "of",        "is",       "it",     "an",       "or",       "as",    "be",     "by",      "we",
+    "do",     "if",
 };
 
 std::string hex_byte_token(int b) {

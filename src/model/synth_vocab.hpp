@@ -12,8 +12,8 @@ struct SynthVocab {
     std::string model;  // tokenizer.ggml.model
     std::string pre;    // tokenizer.ggml.pre
     std::vector<std::string> tokens;
-    std::vector<float> scores;       // SentencePiece only
-    std::vector<int32_t> types;      // llama.cpp token types: 1 normal, 2 unknown, 3 control, 6 byte
+    std::vector<float> scores;        // SentencePiece only
+    std::vector<int32_t> types;       // llama.cpp token types: 1 normal, 2 unknown, 3 control, 6 byte
     std::vector<std::string> merges;  // BPE only
     int32_t bos = 0, eos = 0, unk = -1;
     bool add_bos = false;

@@ -1,10 +1,11 @@
+#include "critdim/base.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 
-#include "critdim/base.hpp"
 #include "test_util.hpp"
 
 namespace critdim {

@@ -22,15 +22,22 @@ TEST(CliGenerate, Stories260KGreedyTextIsThePublishedOne) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // golden/README.md: llama2.c's run.c prints the prompt and the first 60 pieces; the last
     // four continue as its doc's sample.
-    EXPECT_EQ(r.out,
-              ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red "
-              "ball. She wanted to play with it, but it was too high.\nLily's mom said\n");
+    EXPECT_EQ(
+        r.out,
+        ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red "
+        "ball. She wanted to play with it, but it was too high.\nLily's mom said\n");
 }
 
 TEST(CliGenerate, SeededSamplingRepeatsAndJsonHasIds) {
-    const std::vector<std::string> args = {"generate", golden("models/stories260K-f32.gguf"), "--prompt", "Once upon a time",
-                                           "-n", "24", "--ctx", "128", "--temp", "0.9", "--top-k", "40", "--top-p",
-                                           "0.9", "--seed", "11", "--json"};
+    const std::vector<std::string> args = {"generate", golden("models/stories260K-f32.gguf"),
+                                           "--prompt", "Once upon a time",
+                                           "-n",       "24",
+                                           "--ctx",    "128",
+                                           "--temp",   "0.9",
+                                           "--top-k",  "40",
+                                           "--top-p",  "0.9",
+                                           "--seed",   "11",
+                                           "--json"};
     const auto a = test::run_critdim(args), b = test::run_critdim(args);
     ASSERT_EQ(a.exit_code, 0) << a.err;
     const json ja = json::parse(a.out), jb = json::parse(b.out);
@@ -40,7 +47,8 @@ TEST(CliGenerate, SeededSamplingRepeatsAndJsonHasIds) {
 }
 
 TEST(CliGenerate, ContextOverflowIsAUsageError) {
-    const auto r = test::run_critdim({"generate", golden("models/stories260K-f32.gguf"), "--prompt", "Once", "-n", "500"});
+    const auto r =
+        test::run_critdim({"generate", golden("models/stories260K-f32.gguf"), "--prompt", "Once", "-n", "500"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("exceed the model's training context of 128"), std::string::npos) << r.err;
 }
@@ -57,9 +65,9 @@ TEST(CliPpl, Stories260KExodusMatchesLlamaPerplexityF32Cache) {
 
 // Long (about a minute in Release): the sanitizer run filters it out (.ci/run).
 TEST(CliPpl, Stories260KWikitextMatchesLlamaPerplexityF32Cache) {
-    const auto r = test::run_critdim({"ppl", golden("models/stories260K-f32.gguf"), "--file",
-                                      test::shared_dir() + "/data/wikitext/wiki.test.raw", "--ctx", "128", "--json",
-                                      "-t", "2"});
+    const auto r =
+        test::run_critdim({"ppl", golden("models/stories260K-f32.gguf"), "--file",
+                           test::shared_dir() + "/data/wikitext/wiki.test.raw", "--ctx", "128", "--json", "-t", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json j = json::parse(r.out);
     EXPECT_EQ(j["n_chunks"], 6322);

@@ -1,10 +1,11 @@
+#include "critdim/gguf.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "critdim/gguf.hpp"
 #include "test_util.hpp"
 
 namespace critdim::gguf {

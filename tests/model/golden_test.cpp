@@ -89,8 +89,8 @@ TEST_P(Golden, LogitsResidualsAndGreedyMatch) {
         for (int64_t t = 0; t < T; ++t) {
             const Check chk = compare(ctx.logits(t), golden.data.data() + t * hp.n_vocab, hp.n_vocab,
                                       tol["logits"]["atol"].get<double>(), tol["logits"]["rtol"].get<double>());
-            EXPECT_LE(chk.worst_excess, 0.0) << "logits row " << t << " token " << chk.worst << ": max |diff| "
-                                             << chk.max_abs;
+            EXPECT_LE(chk.worst_excess, 0.0)
+                << "logits row " << t << " token " << chk.worst << ": max |diff| " << chk.max_abs;
         }
     }
     // resid_post, per layer
@@ -99,9 +99,11 @@ TEST_P(Golden, LogitsResidualsAndGreedyMatch) {
         ASSERT_EQ(golden.size(), static_cast<int64_t>(resid.size()));
         const json& rt = tol["resid_post"];
         for (int64_t l = 0; l < hp.n_layer; ++l) {
-            const double atol = rt.contains("atol_per_layer") ? rt["atol_per_layer"][l].get<double>() : rt["atol"].get<double>();
+            const double atol =
+                rt.contains("atol_per_layer") ? rt["atol_per_layer"][l].get<double>() : rt["atol"].get<double>();
             const int64_t n = T * hp.n_embd;
-            const Check chk = compare(resid.data() + l * n, golden.data.data() + l * n, n, atol, rt["rtol"].get<double>());
+            const Check chk =
+                compare(resid.data() + l * n, golden.data.data() + l * n, n, atol, rt["rtol"].get<double>());
             EXPECT_LE(chk.worst_excess, 0.0) << "resid_post." << l << " element " << chk.worst << ": max |diff| "
                                              << chk.max_abs << " (atol " << atol << ")";
         }
