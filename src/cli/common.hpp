@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "critdim/model.hpp"
+#include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
 
@@ -15,6 +16,12 @@ std::vector<int32_t> parse_token_list(const std::string& text);
 
 // -t/--threads with the default "all cores".
 void add_threads_option(CLI::App* cmd, int& threads);
+
+// The prompt as the model's chat template renders one user turn (after an optional system
+// turn) with the generation prompt; `template_name` overrides the model's template with a
+// built-in one. A model without a template and no override is a usage error.
+std::string render_chat_prompt(const tokenizer::Tokenizer& tok, const std::string& where, const std::string& user,
+                               const std::string& system, const std::string& template_name);
 
 // Prints to stderr unless quiet; progress lines overwrite themselves on a terminal.
 void log(const std::string& message);

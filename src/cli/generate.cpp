@@ -16,7 +16,8 @@ void register_generate(CLI::App& app) {
     static int64_t n_predict = 64, n_ctx = 0;
     static model::SamplerParams sp;
     static int threads = 0;
-    static bool no_bos = false, parse_special = false, ignore_eos = false, json = false, echo = false;
+    static bool no_bos = false, parse_special = false, ignore_eos = false, json = false, echo = false, chat = false;
+    static std::string system_prompt, chat_template;
     cmd->add_option("model", path, "GGUF model file")->required();
     auto* p = cmd->add_option("--prompt", prompt, "prompt text (tokenized with the model's vocabulary)");
     auto* t = cmd->add_option("--tokens", tokens_text, "prompt as comma-separated token ids instead");
@@ -37,6 +38,12 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--ctx", n_ctx, "context size (default: prompt + n, at most the training context)");
     cmd->add_flag("--no-bos", no_bos, "do not add BOS even where the vocabulary asks for it");
     cmd->add_flag("--parse-special", parse_special, "recognise special tokens written in the prompt");
+    cmd->add_flag("--chat", chat,
+                  "render the prompt as a user turn with the model's chat template (special tokens parsed)");
+    cmd->add_option("--system", system_prompt, "with --chat: a system turn before the user's");
+    cmd->add_option("--chat-template", chat_template,
+                    "with --chat: a built-in template instead of the model's (llama3, llama2, chatml, gemma, phi3, "
+                    "mistral, smollm, deepseek-r1)");
     cmd->add_flag("--ignore-eos", ignore_eos, "keep going after an end-of-generation token");
     cmd->add_flag("--echo", echo, "print the prompt before the continuation");
     cmd->add_flag("--json", json, "print ids, text and timings as JSON instead of streaming text");
@@ -46,8 +53,15 @@ void register_generate(CLI::App& app) {
         auto m = model::Model::load(path);
         const model::HParams& hp = m->hparams();
         auto tok = tokenizer::Tokenizer::from_gguf(m->file());
-        const std::vector<int32_t> ids =
-            tokens_text.empty() ? tok->encode(prompt, !no_bos, parse_special) : parse_token_list(tokens_text);
+        if (chat && !tokens_text.empty()) throw_usage("generate: --chat needs --prompt, not --tokens");
+        std::vector<int32_t> ids;
+        if (chat) {
+            // The template writes BOS itself where the model wants it.
+            const std::string rendered = render_chat_prompt(*tok, path, prompt, system_prompt, chat_template);
+            ids = tok->encode(rendered, false, true);
+        } else {
+            ids = tokens_text.empty() ? tok->encode(prompt, !no_bos, parse_special) : parse_token_list(tokens_text);
+        }
         if (ids.empty()) throw_usage("generate: the prompt is empty (and the vocabulary adds no BOS)");
         const int64_t need = static_cast<int64_t>(ids.size()) + n_predict;
         model::ContextParams cp;

@@ -53,6 +53,22 @@ TEST(CliGenerate, ContextOverflowIsAUsageError) {
     EXPECT_NE(r.err.find("exceed the model's training context of 128"), std::string::npos) << r.err;
 }
 
+TEST(CliGenerate, ChatNeedsATemplateAndRendersTheBuiltInOne) {
+    const std::string model = test::temp_dir("chat") + "/qwen.gguf";
+    ASSERT_EQ(test::run_critdim({"synth", "--arch", "qwen2", "--config", "tiny", "--seed", "2", "--out", model}).exit_code, 0);
+    auto r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("has no tokenizer.chat_template; name one with --chat-template"), std::string::npos) << r.err;
+    r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat", "--chat-template", "chatml", "--system",
+                           "Be brief.", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    // is far longer than the two-word prompt alone.
+    EXPECT_GT(json::parse(r.out)["prompt_ids"].size(), 30u);
+    r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat", "--chat-template", "nonesuch"});
+    EXPECT_EQ(r.exit_code, 2);
+}
+
 TEST(CliPpl, Stories260KExodusMatchesLlamaPerplexityF32Cache) {
     const auto r = test::run_critdim({"ppl", golden("models/stories260K-f32.gguf"), "--file",
                                       golden("trained/exodus-1-13-kjv.txt"), "--ctx", "128", "--json", "-t", "2"});

@@ -75,6 +75,19 @@ TEST(Gguf, RoundTripKeepsEveryValueAndTensor) {
     EXPECT_EQ(read_text_file(path), read_text_file(path2));
 }
 
+TEST(Gguf, ReadsVersion2) {
+    // v2 and v3 share the little-endian layout (v3 added the big-endian variant).
+    const std::string path = write_sample(test::temp_dir("gguf") + "/v3.gguf");
+    std::string bytes = read_text_file(path);
+    bytes[4] = 2;
+    const std::string v2 = test::temp_dir("gguf") + "/v2.gguf";
+    write_file_atomic(v2, bytes);
+    auto f = File::open(v2);
+    EXPECT_EQ(f->version(), 2u);
+    EXPECT_EQ(f->get_string("general.architecture"), "llama");
+    EXPECT_EQ(f->find_tensor("q")->n_bytes, 68u);
+}
+
 TEST(Gguf, TypedGettersNameTheKey) {
     const std::string path = write_sample(test::temp_dir("gguf") + "/s.gguf");
     auto f = File::open(path);
