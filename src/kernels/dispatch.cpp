@@ -55,7 +55,8 @@ namespace {
 bool cpu_supports(Backend backend) {
     __builtin_cpu_init();
     switch (backend) {
-        case Backend::scalar: return true;
+        case Backend::scalar:
+            return true;
         case Backend::avx2:
             return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
         case Backend::avx512:
@@ -68,9 +69,12 @@ bool cpu_supports(Backend backend) {
 
 const KernelTable& table_of(Backend backend) {
     switch (backend) {
-        case Backend::avx512: return avx512_table();
-        case Backend::avx2: return avx2_table();
-        case Backend::scalar: break;
+        case Backend::avx512:
+            return avx512_table();
+        case Backend::avx2:
+            return avx2_table();
+        case Backend::scalar:
+            break;
     }
     return scalar_table();
 }
@@ -135,8 +139,8 @@ void gemm(TensorType weight, int64_t n, const void* w, size_t w_row_bytes, int64
           size_t x_row_bytes, int64_t n_tok, float* y, int64_t y_stride) {
     const int i = checked_index(weight, n, "gemm");
     if (r0 >= r1 || n_tok <= 0) return;
-    const GemmArgs args{n, static_cast<const uint8_t*>(w), w_row_bytes, static_cast<const uint8_t*>(x), x_row_bytes,
-                        y, y_stride};
+    const GemmArgs args{
+        n, static_cast<const uint8_t*>(w), w_row_bytes, static_cast<const uint8_t*>(x), x_row_bytes, y, y_stride};
     current().gemm[i](args, r0, r1, n_tok);
 }
 

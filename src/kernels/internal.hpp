@@ -21,20 +21,20 @@ struct BlockQ8_0 {
     int8_t qs[32];
 };
 struct BlockQ4_0 {
-    uint16_t d;        // fp16 scale
-    uint8_t qs[16];    // element j in the low nibble of qs[j], element j+16 in the high one
+    uint16_t d;      // fp16 scale
+    uint8_t qs[16];  // element j in the low nibble of qs[j], element j+16 in the high one
 };
 struct BlockQ4_K {
-    uint16_t d;            // fp16 super-block scale of the 6-bit sub-block scales
-    uint16_t dmin;         // fp16 super-block scale of the 6-bit sub-block mins
-    uint8_t scales[12];    // 8 scales and 8 mins, 6 bits each (see scale_min_k4)
-    uint8_t qs[128];       // 4-bit quants, two sub-blocks of 32 per 32 bytes
+    uint16_t d;          // fp16 super-block scale of the 6-bit sub-block scales
+    uint16_t dmin;       // fp16 super-block scale of the 6-bit sub-block mins
+    uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each (see scale_min_k4)
+    uint8_t qs[128];     // 4-bit quants, two sub-blocks of 32 per 32 bytes
 };
 struct BlockQ6_K {
-    uint8_t ql[128];     // low 4 bits of the quants
-    uint8_t qh[64];      // high 2 bits
-    int8_t scales[16];   // one 8-bit scale per 16 elements
-    uint16_t d;          // fp16 super-block scale
+    uint8_t ql[128];    // low 4 bits of the quants
+    uint8_t qh[64];     // high 2 bits
+    int8_t scales[16];  // one 8-bit scale per 16 elements
+    uint16_t d;         // fp16 super-block scale
 };
 struct BlockQ8_K {
     float d;
@@ -71,9 +71,9 @@ static inline uint16_t float_to_half(float f) {  // round to nearest even
     const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000);
     const uint32_t a = u & 0x7FFFFFFF;
     if (a > 0x7F800000) return sign | 0x7E00 | ((a >> 13) & 0x3FF);  // NaN, kept quiet
-    if (a >= 0x477FF000) return sign | 0x7C00;  // rounds to 65536 or more: inf
+    if (a >= 0x477FF000) return sign | 0x7C00;                       // rounds to 65536 or more: inf
     const uint32_t e = a >> 23;
-    if (e < 113) {  // below 2^-14: a half subnormal, in units of 2^-24
+    if (e < 113) {                 // below 2^-14: a half subnormal, in units of 2^-24
         if (e < 102) return sign;  // below 2^-25: rounds to zero
         const uint32_t mant = (a & 0x7FFFFF) | 0x800000;
         const uint32_t shift = 126 - e;  // 14 .. 24
@@ -94,6 +94,14 @@ static inline uint16_t float_to_bf16(float f) {  // ggml_compute_fp32_to_bf16
     const uint32_t u = float_bits(f);
     if ((u & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((u >> 16) | 64);  // quiet NaN
     return static_cast<uint16_t>((u + (0x7FFF + ((u >> 16) & 1))) >> 16);
+}
+
+// Rows of float32 to half / bfloat16 (weights and activations round the same way).
+static inline void row_to_half(const float* src, uint16_t* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+static inline void row_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
 // ggml's get_scale_min_k4: the 6-bit scale and min of Q4_K sub-block j (0..7).
@@ -121,12 +129,12 @@ enum WeightIndex { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ6_K, kNumWeightType
 int weight_index(TensorType type);
 
 struct GemmArgs {
-    int64_t n;               // elements per row
-    const uint8_t* w;        // weight row 0
+    int64_t n;         // elements per row
+    const uint8_t* w;  // weight row 0
     size_t w_row_bytes;
-    const uint8_t* x;        // activation row 0, in vec_dot_type
+    const uint8_t* x;  // activation row 0, in vec_dot_type
     size_t x_row_bytes;
-    float* y;                // y[t * y_stride + r]
+    float* y;  // y[t * y_stride + r]
     int64_t y_stride;
 };
 

@@ -140,23 +140,32 @@ void quantize_q6_k(const float* src, BlockQ6_K* dst, int64_t n) {
 
 void quantize_row_weight(TensorType type, const float* src, void* dst, int64_t n) {
     switch (type) {
-        case TensorType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-        case TensorType::F16: {
-            auto* h = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) h[i] = float_to_half(src[i]);
+        case TensorType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
             return;
-        }
-        case TensorType::BF16: {
-            auto* h = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) h[i] = float_to_bf16(src[i]);
+        case TensorType::F16:
+            row_to_half(src, static_cast<uint16_t*>(dst), n);
             return;
-        }
-        case TensorType::Q8_0: quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n); return;
-        case TensorType::Q4_0: quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n); return;
-        case TensorType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n); return;
-        case TensorType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n); return;
-        case TensorType::Q8_K: quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n); return;
-        default: break;
+        case TensorType::BF16:
+            row_to_bf16(src, static_cast<uint16_t*>(dst), n);
+            return;
+        case TensorType::Q8_0:
+            quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n);
+            return;
+        case TensorType::Q4_0:
+            quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
+            return;
+        case TensorType::Q4_K:
+            quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n);
+            return;
+        case TensorType::Q6_K:
+            quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n);
+            return;
+        case TensorType::Q8_K:
+            quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
+            return;
+        default:
+            break;
     }
     throw Error(ErrorKind::internal, tensor_type_name(type), "quantize_row: unsupported type");
 }

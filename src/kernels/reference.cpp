@@ -20,14 +20,22 @@ namespace detail {
 
 int weight_index(TensorType type) {
     switch (type) {
-        case TensorType::F32: return kF32;
-        case TensorType::F16: return kF16;
-        case TensorType::BF16: return kBF16;
-        case TensorType::Q8_0: return kQ8_0;
-        case TensorType::Q4_0: return kQ4_0;
-        case TensorType::Q4_K: return kQ4_K;
-        case TensorType::Q6_K: return kQ6_K;
-        default: return -1;
+        case TensorType::F32:
+            return kF32;
+        case TensorType::F16:
+            return kF16;
+        case TensorType::BF16:
+            return kBF16;
+        case TensorType::Q8_0:
+            return kQ8_0;
+        case TensorType::Q4_0:
+            return kQ4_0;
+        case TensorType::Q4_K:
+            return kQ4_K;
+        case TensorType::Q6_K:
+            return kQ6_K;
+        default:
+            return -1;
     }
 }
 
@@ -78,13 +86,18 @@ void quantize_row_q8_k(const float* src, BlockQ8_K* dst, int64_t n) {
 
 TensorType vec_dot_type(TensorType weight) {
     switch (weight) {
-        case TensorType::F32: return TensorType::F32;
-        case TensorType::F16: return TensorType::F16;
-        case TensorType::BF16: return TensorType::BF16;
+        case TensorType::F32:
+            return TensorType::F32;
+        case TensorType::F16:
+            return TensorType::F16;
+        case TensorType::BF16:
+            return TensorType::BF16;
         case TensorType::Q8_0:
-        case TensorType::Q4_0: return TensorType::Q8_0;
+        case TensorType::Q4_0:
+            return TensorType::Q8_0;
         case TensorType::Q4_K:
-        case TensorType::Q6_K: return TensorType::Q8_K;
+        case TensorType::Q6_K:
+            return TensorType::Q8_K;
         default:
             throw Error(ErrorKind::internal, tensor_type_name(weight), "not a weight type the kernels compute with");
     }
@@ -95,7 +108,9 @@ namespace ref {
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
     const int64_t nb32 = n / kQK8_0, nbk = n / kQK_K;
     switch (type) {
-        case TensorType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case TensorType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
         case TensorType::F16: {
             const auto* h = static_cast<const uint16_t*>(src);
             for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(h[i]);
@@ -174,27 +189,31 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
                 for (int j = 0; j < kQK_K; ++j) dst[b * kQK_K + j] = blocks[b].d * blocks[b].qs[j];
             return;
         }
-        default: break;
+        default:
+            break;
     }
     throw Error(ErrorKind::internal, tensor_type_name(type), "dequantize_row: unsupported type");
 }
 
 void quantize_activations(TensorType weight, const float* src, void* dst, int64_t n) {
     switch (vec_dot_type(weight)) {
-        case TensorType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-        case TensorType::F16: {
-            auto* h = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) h[i] = float_to_half(src[i]);
+        case TensorType::F32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
             return;
-        }
-        case TensorType::BF16: {
-            auto* h = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) h[i] = float_to_bf16(src[i]);
+        case TensorType::F16:
+            row_to_half(src, static_cast<uint16_t*>(dst), n);
             return;
-        }
-        case TensorType::Q8_0: quantize_row_q8_0_act(src, static_cast<BlockQ8_0*>(dst), n); return;
-        case TensorType::Q8_K: quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n); return;
-        default: break;
+        case TensorType::BF16:
+            row_to_bf16(src, static_cast<uint16_t*>(dst), n);
+            return;
+        case TensorType::Q8_0:
+            quantize_row_q8_0_act(src, static_cast<BlockQ8_0*>(dst), n);
+            return;
+        case TensorType::Q8_K:
+            quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
+            return;
+        default:
+            break;
     }
     throw Error(ErrorKind::internal, tensor_type_name(weight), "quantize_activations: unsupported type");
 }
@@ -287,7 +306,8 @@ float vec_dot(TensorType weight, int64_t n, const void* w, const void* x) {
         case TensorType::F32: {
             const auto* a = static_cast<const float*>(w);
             const auto* b = static_cast<const float*>(x);
-            return dot_float(n, [a](int64_t i) { return a[i]; }, [b](int64_t i) { return b[i]; });
+            return dot_float(
+                n, [a](int64_t i) { return a[i]; }, [b](int64_t i) { return b[i]; });
         }
         case TensorType::F16: {
             const auto* a = static_cast<const uint16_t*>(w);
@@ -303,10 +323,14 @@ float vec_dot(TensorType weight, int64_t n, const void* w, const void* x) {
         }
         case TensorType::Q8_0:
             return dot_q8_0_blocks(n, static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(x));
-        case TensorType::Q4_0: return dot_q4_0(n, static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(x));
-        case TensorType::Q4_K: return dot_q4_k(n, static_cast<const BlockQ4_K*>(w), static_cast<const BlockQ8_K*>(x));
-        case TensorType::Q6_K: return dot_q6_k(n, static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(x));
-        default: break;
+        case TensorType::Q4_0:
+            return dot_q4_0(n, static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(x));
+        case TensorType::Q4_K:
+            return dot_q4_k(n, static_cast<const BlockQ4_K*>(w), static_cast<const BlockQ8_K*>(x));
+        case TensorType::Q6_K:
+            return dot_q6_k(n, static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(x));
+        default:
+            break;
     }
     throw Error(ErrorKind::internal, tensor_type_name(weight), "vec_dot: unsupported weight type");
 }

@@ -20,13 +20,11 @@ void load_gemma2(Binder& b, Model& m) {
     hp.final_softcap = b.key_float("final_logit_softcapping", 30.0f);
     if (hp.n_layer == 46) hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head));
     bind_llama_like(b, m);
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = m.w_.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t il) {
         l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
         l.post_ffn_norm = b.vector(p + "post_ffw_norm.weight", hp.n_embd);
         l.sliding = il % 2 == 0;
-    }
+    });
 }
 
 }  // namespace critdim::model

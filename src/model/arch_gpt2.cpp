@@ -34,10 +34,7 @@ void load_gpt2(Binder& b, Model& m) {
     w.output_norm_b = b.vector("output_norm.bias", hp.n_embd);
     hp.tied_output = !b.has("output.weight");
     w.output = hp.tied_output ? w.token_embd : b.matrix("output.weight", hp.n_embd, hp.n_vocab);
-    w.layers.resize(static_cast<size_t>(hp.n_layer));
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = w.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t) {
         l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
         l.attn_norm_b = b.vector(p + "attn_norm.bias", hp.n_embd);
         l.wqkv = b.matrix(p + "attn_qkv.weight", hp.n_embd, 3 * hp.n_embd);
@@ -50,7 +47,7 @@ void load_gpt2(Binder& b, Model& m) {
         l.ffn_up_b = b.vector(p + "ffn_up.bias", hp.n_ff);
         l.ffn_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
         l.ffn_down_b = b.vector(p + "ffn_down.bias", hp.n_embd);
-    }
+    });
 }
 
 }  // namespace critdim::model

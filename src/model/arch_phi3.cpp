@@ -18,11 +18,8 @@ void load_phi3(Binder& b, Model& m) {
     if (b.has("rope_factors_long.weight") || b.has("rope_factors_short.weight"))
         throw Error(ErrorKind::input, b.file().path(),
                     "phi3 with LongRoPE factors (rope_factors_long/short) is not supported yet");
-    w.layers.resize(static_cast<size_t>(hp.n_layer));
     const int64_t qkv_rows = hp.n_head * hp.head_dim + 2 * hp.kv_dim();
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = w.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t) {
         l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
         l.wqkv = b.matrix(p + "attn_qkv.weight", hp.n_embd, qkv_rows);
         l.wo = b.matrix(p + "attn_output.weight", hp.n_head * hp.head_dim, hp.n_embd);
@@ -30,7 +27,7 @@ void load_phi3(Binder& b, Model& m) {
         l.ffn_up = b.matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
         l.ffn_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
         l.sliding = hp.sliding_window > 0;
-    }
+    });
 }
 
 }  // namespace critdim::model

@@ -8,13 +8,11 @@ void load_qwen2(Binder& b, Model& m) {
     b.read_common(hp, "attention.layer_norm_rms_epsilon");
     hp.rope_type = RopeType::neox;
     bind_llama_like(b, m);
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = m.w_.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t) {
         l.bq = b.vector(p + "attn_q.bias", hp.n_head * hp.head_dim);
         l.bk = b.vector(p + "attn_k.bias", hp.kv_dim());
         l.bv = b.vector(p + "attn_v.bias", hp.kv_dim_v());
-    }
+    });
 }
 
 }  // namespace critdim::model

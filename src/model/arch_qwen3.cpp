@@ -9,12 +9,10 @@ void load_qwen3(Binder& b, Model& m) {
     b.read_common(hp, "attention.layer_norm_rms_epsilon");
     hp.rope_type = RopeType::neox;
     bind_llama_like(b, m);
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = m.w_.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t) {
         l.q_norm = b.vector(p + "attn_q_norm.weight", hp.head_dim);
         l.k_norm = b.vector(p + "attn_k_norm.weight", hp.head_dim);
-    }
+    });
 }
 
 }  // namespace critdim::model

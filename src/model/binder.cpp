@@ -108,6 +108,12 @@ void Binder::read_common(HParams& hp, const char* eps_key) const {
     hp.n_vocab = embd->shape[1];
 }
 
+void for_each_layer(Model& m, const std::function<void(LayerWeights&, const std::string&, int64_t)>& fn) {
+    m.w_.layers.resize(static_cast<size_t>(m.hp_.n_layer));
+    for (int64_t il = 0; il < m.hp_.n_layer; ++il)
+        fn(m.w_.layers[static_cast<size_t>(il)], "blk." + std::to_string(il) + ".", il);
+}
+
 void bind_llama_like(Binder& b, Model& m) {
     const HParams& hp = m.hp_;
     Weights& w = m.w_;
@@ -115,11 +121,8 @@ void bind_llama_like(Binder& b, Model& m) {
     w.output_norm = b.vector("output_norm.weight", hp.n_embd);
     m.hp_.tied_output = !b.has("output.weight");
     w.output = hp.tied_output ? w.token_embd : b.matrix("output.weight", hp.n_embd, hp.n_vocab);
-    w.layers.resize(static_cast<size_t>(hp.n_layer));
     const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.kv_dim(), v_dim = hp.kv_dim_v();
-    for (int64_t il = 0; il < hp.n_layer; ++il) {
-        LayerWeights& l = w.layers[static_cast<size_t>(il)];
-        const std::string p = "blk." + std::to_string(il) + ".";
+    for_each_layer(m, [&](LayerWeights& l, const std::string& p, int64_t) {
         l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
         l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, q_dim);
         l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
@@ -129,7 +132,7 @@ void bind_llama_like(Binder& b, Model& m) {
         l.ffn_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
         l.ffn_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
         l.ffn_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
-    }
+    });
 }
 
 }  // namespace critdim::model

@@ -2,6 +2,7 @@
 // checked for presence, shape and a supported type, with errors that name file and tensor.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "critdim/gguf.hpp"
@@ -46,6 +47,9 @@ void load_qwen3(Binder& b, Model& m);
 void load_gemma2(Binder& b, Model& m);
 void load_gpt2(Binder& b, Model& m);
 void load_phi3(Binder& b, Model& m);
+
+// Calls fn(layer weights, "blk.N.", N) for every block, sizing the layer list first.
+void for_each_layer(Model& m, const std::function<void(LayerWeights&, const std::string&, int64_t)>& fn);
 
 // Binds the parts every llama-like family shares: embeddings, output (tied if absent), norms,
 // and per layer attn_norm, wq/wk/wv/wo, ffn_norm, ffn_gate/up/down.
