@@ -178,6 +178,7 @@ struct ScanReport {
     int64_t n_docs = 0, n_tokens = 0, n_truncated = 0, resumed_from = 0;
     double seconds = 0.0;          // everything, loading included
     double forward_seconds = 0.0;  // the batches alone (forward passes and statistics)
+    double statistics_seconds = 0.0;  // of which in the statistics observers
 };
 
 // Scans the documents of `corpus` (the specs' documents concatenated) and writes the stats file

@@ -1,11 +1,16 @@
 #include "analysis/accumulator.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 namespace critdim::analysis {
 
 namespace {
+
+// Below this much work (elements touched, weighted) a site is folded on the calling thread.
+constexpr int64_t kSerialWork = 1 << 19;
 
 // Mean and population std of n floats in float64, four lanes in a fixed order.
 void mean_std(const float* x, int64_t n, double& mean, double& std) {
@@ -92,9 +97,9 @@ void Accumulator::begin_batch(const std::vector<BatchDoc>& docs, const std::vect
 }
 
 // Vector axis: each counted row's centre and k * sigma over its own entries.
-void Accumulator::row_scales(const model::ConstRows& rows) {
+void Accumulator::row_scales(const model::ConstRows& rows, int ith, int nth) {
     const auto n = static_cast<int64_t>(counted_rows_.size());
-    pool_.run([&](int ith, int nth) {
+    {
         std::vector<float>& tmp = scratch_[static_cast<size_t>(ith)];
         for (int64_t i = n * ith / nth; i < n * (ith + 1) / nth; ++i) {
             const int64_t r = counted_rows_[static_cast<size_t>(i)];
@@ -111,15 +116,15 @@ void Accumulator::row_scales(const model::ConstRows& rows) {
             center_[static_cast<size_t>(r)] = static_cast<float>(c);
             threshold_[static_cast<size_t>(r)] = static_cast<float>(opt_.sigma_k * sd);
         }
-    });
+    }
 }
 
 // Sun et al.: |x| > massive_abs and > massive_ratio x the median |x| of the row. Rows whose max
 // |x| stays under the absolute bar need no median, which keeps the check nearly free.
-void Accumulator::massive_rows(const model::ConstRows& rows) {
+void Accumulator::massive_rows(const model::ConstRows& rows, int ith, int nth) {
     const int64_t n = rows.n_rows;
     const auto bar = static_cast<float>(opt_.massive_abs);
-    pool_.run([&](int ith, int nth) {
+    {
         std::vector<float>& tmp = scratch_[static_cast<size_t>(ith)];
         for (int64_t r = n * ith / nth; r < n * (ith + 1) / nth; ++r) {
             const float* x = rows.row(r);
@@ -129,25 +134,45 @@ void Accumulator::massive_rows(const model::ConstRows& rows) {
             for (int64_t d = 0; d < E_; ++d) tmp[static_cast<size_t>(d)] = std::fabs(x[d]);
             row_median_[static_cast<size_t>(r)] = median(tmp.data(), E_);
         }
-    });
-    massive_candidates_.clear();
-    for (int64_t r = 0; r < n; ++r)
-        if (row_median_[static_cast<size_t>(r)] >= 0.0f) massive_candidates_.push_back(r);
+    }
 }
 
 void Accumulator::observe(size_t site, const model::ConstRows& rows) {
-    const size_t E = static_cast<size_t>(E_);
     st_.rows[site] += rows.n_rows;
     st_.count[site] += static_cast<int64_t>(counted_rows_.size());
-    if (opt_.sigma_axis != SigmaAxis::corpus) row_scales(rows);
-    massive_rows(rows);
 
+    // One dispatch per site: each thread takes a share of the rows (per-row scales, massive
+    // check), waits for the others, then takes a share of the dimensions. Small batches (the
+    // `last` policy) run on the calling thread: waking the pool would cost more.
+    const auto n_counted = static_cast<int64_t>(counted_rows_.size());
+    const int64_t work = n_counted * E_ * 16 + rows.n_rows * E_;
+    if (pool_.size() == 1 || work < kSerialWork) {
+        rows_phase(rows, 0, 1);
+        dims_phase(site, rows, 0, E_);
+        return;
+    }
+    std::atomic<int> arrived{0};
+    pool_.run([&](int ith, int nth) {
+        rows_phase(rows, ith, nth);
+        arrived.fetch_add(1);
+        while (arrived.load() < nth) std::this_thread::yield();
+        dims_phase(site, rows, E_ * ith / nth, E_ * (ith + 1) / nth);
+    });
+}
+
+void Accumulator::rows_phase(const model::ConstRows& rows, int ith, int nth) {
+    if (opt_.sigma_axis != SigmaAxis::corpus) row_scales(rows, ith, nth);
+    massive_rows(rows, ith, nth);
+}
+
+void Accumulator::dims_phase(size_t site, const model::ConstRows& rows, int64_t d0, int64_t d1) {
+    const size_t E = static_cast<size_t>(E_);
     SiteStats& s = st_.s;
     const size_t base = site * E;
     const size_t point = site_point_[site];
     const auto bar = static_cast<float>(opt_.massive_abs);
     const auto ratio = static_cast<float>(opt_.massive_ratio);
-    pool_.parallel_for(E_, [&](int64_t d0, int64_t d1) {
+    {
         const size_t b = static_cast<size_t>(d0), e = static_cast<size_t>(d1);
         double* sum = s.sum.data() + base;
         double* sum_sq = s.sum_sq.data() + base;
@@ -190,7 +215,8 @@ void Accumulator::observe(size_t site, const model::ConstRows& rows) {
                 }
             }
         }
-        for (const int64_t r : massive_candidates_) {
+        for (int64_t r = 0; r < rows.n_rows; ++r) {
+            if (row_median_[static_cast<size_t>(r)] < 0.0f) continue;
             const float* x = rows.row(r);
             const float bar_r = std::max(bar, ratio * row_median_[static_cast<size_t>(r)]);
             const bool first = rows.positions[static_cast<size_t>(r)] == 0;
@@ -212,7 +238,7 @@ void Accumulator::observe(size_t site, const model::ConstRows& rows) {
                 flags[d] = 0;
             }
         }
-    });
+    }
 }
 
 void Accumulator::end_batch() {

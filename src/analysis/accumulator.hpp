@@ -28,8 +28,10 @@ public:
     void end_batch();
 
 private:
-    void row_scales(const model::ConstRows& rows);
-    void massive_rows(const model::ConstRows& rows);
+    void rows_phase(const model::ConstRows& rows, int ith, int nth);
+    void dims_phase(size_t site, const model::ConstRows& rows, int64_t d0, int64_t d1);
+    void row_scales(const model::ConstRows& rows, int ith, int nth);
+    void massive_rows(const model::ConstRows& rows, int ith, int nth);
 
     Stats& st_;
     const ScanOptions& opt_;
@@ -45,7 +47,6 @@ private:
     std::vector<int64_t> counted_rows_;      // rows the policy counts, in order
     std::vector<float> center_, threshold_;  // [n_rows] vector axis: mean and k * sigma
     std::vector<float> row_max_, row_median_;  // [n_rows] massive check (median < 0: skip)
-    std::vector<int64_t> massive_candidates_;  // rows whose max |x| passes the absolute bar
     std::vector<uint8_t> site_flags_;        // [max_slots * E] active at this site
     std::vector<uint8_t> any_flags_;         // [n_points * max_slots * E] active at any layer
     std::vector<size_t> site_point_;         // point index of each site

@@ -252,7 +252,11 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     if (opt.statistics) {
         for (size_t i = 0; i < sites.size(); ++i)
             ctx.hooks().observe(model::HookSite::parse(sites[i]),
-                                [&acc, i](const model::ConstRows& rows) { acc.observe(i, rows); });
+                                [&acc, &report, i](const model::ConstRows& rows) {
+                                    const double t = now_seconds();
+                                    acc.observe(i, rows);
+                                    report.statistics_seconds += now_seconds() - t;
+                                });
     }
 
     auto write_checkpoint = [&](int64_t done) {

@@ -73,6 +73,7 @@ void register_scan(CLI::App& app) {
                                 {"n_tokens", r.n_tokens}, {"n_truncated", r.n_truncated},
                                 {"resumed_from", r.resumed_from}, {"seconds", r.seconds},
                                 {"forward_seconds", r.forward_seconds}, {"tokens_per_second", tps},
+                                {"statistics_seconds", r.statistics_seconds},
                                 {"statistics", !no_stats}};
             std::printf("%s\n", j.dump(2).c_str());
         } else {

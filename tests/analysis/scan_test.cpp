@@ -265,3 +265,24 @@ TEST(ScanResume, KilledScanResumesToTheSameResult) {
 
 }  // namespace
 }  // namespace critdim::analysis
+
+namespace critdim::analysis {
+namespace {
+
+// docs/read_stats.py reads a stats file with NumPy alone (docs/formats.md).
+TEST(AnalysisPython, StatsFileIsReadableWithNumpy) {
+    const std::string dir = test::temp_dir("python");
+    const auto r = test::run_critdim({"scan", tiny_model(), "--corpus", small_corpus(), "--out", dir + "/p.stats"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string cmd = "/usr/bin/python3 -c 'import sys; sys.path.insert(0, \"" + test::source_dir() +
+                            "/docs\"); from read_stats import read_stats; m, a = read_stats(\"" + dir +
+                            "/p.stats\"); print(m[\"critdim.stats.n_docs\"], a[\"sum\"].shape, a[\"count\"].tolist(), "
+                            "a[\"active_any\"].shape, m[\"critdim.stats.sites\"])' > " + dir + "/py.out 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream f(dir + "/py.out");
+    std::string out((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(out, "7 (2, 64) [7, 7] (1, 64) ['resid_post.0', 'resid_post.1']\n");
+}
+
+}  // namespace
+}  // namespace critdim::analysis
