@@ -41,6 +41,24 @@ std::vector<std::string> point_names(const std::vector<std::string>& sites) {
     return points;
 }
 
+// The [n_sites or n_points, n_embd] arrays of a stats file, in file order, with their tensor names.
+template <class S, class F>  // S: Stats or const Stats
+void for_each_array(S& st, F&& fn) {
+    fn("sum", kF64, st.s.sum);
+    fn("sum_sq", kF64, st.s.sum_sq);
+    fn("sum_abs", kF64, st.s.sum_abs);
+    fn("max_abs", kF64, st.s.max_abs);
+    fn("max_value", TensorType::F32, st.s.max_value);
+    fn("max_doc", kI64, st.s.max_doc);
+    fn("max_pos", kI32, st.s.max_pos);
+    fn("max_token", kI32, st.s.max_token);
+    fn("active_docs", kI64, st.s.active_docs);
+    fn("active_tokens", kI64, st.s.active_tokens);
+    fn("massive_tokens", kI64, st.s.massive_tokens);
+    fn("massive_first", kI64, st.s.massive_first);
+    fn("active_any", kI64, st.active_any);
+}
+
 }  // namespace
 
 void SiteStats::resize(size_t n) {
@@ -101,19 +119,7 @@ void Stats::write(const std::string& path) const {
     const auto n_sites = static_cast<int64_t>(sites.size());
     w.add_tensor("count", kI64, {n_sites}, count.data(), count.size() * 8);
     w.add_tensor("rows", kI64, {n_sites}, rows.data(), rows.size() * 8);
-    add(w, "sum", kF64, s.sum, E);
-    add(w, "sum_sq", kF64, s.sum_sq, E);
-    add(w, "sum_abs", kF64, s.sum_abs, E);
-    add(w, "max_abs", kF64, s.max_abs, E);
-    add(w, "max_value", TensorType::F32, s.max_value, E);
-    add(w, "max_doc", kI64, s.max_doc, E);
-    add(w, "max_pos", kI32, s.max_pos, E);
-    add(w, "max_token", kI32, s.max_token, E);
-    add(w, "active_docs", kI64, s.active_docs, E);
-    add(w, "active_tokens", kI64, s.active_tokens, E);
-    add(w, "massive_tokens", kI64, s.massive_tokens, E);
-    add(w, "massive_first", kI64, s.massive_first, E);
-    add(w, "active_any", kI64, active_any, E);
+    for_each_array(*this, [&](const char* name, TensorType type, const auto& v) { add(w, name, type, v, E); });
     w.write(path);
 }
 
@@ -159,19 +165,7 @@ Stats Stats::read(const std::string& path) {
 
     load(*f, "count", kI64, st.count);
     load(*f, "rows", kI64, st.rows);
-    load(*f, "sum", kF64, st.s.sum);
-    load(*f, "sum_sq", kF64, st.s.sum_sq);
-    load(*f, "sum_abs", kF64, st.s.sum_abs);
-    load(*f, "max_abs", kF64, st.s.max_abs);
-    load(*f, "max_value", TensorType::F32, st.s.max_value);
-    load(*f, "max_doc", kI64, st.s.max_doc);
-    load(*f, "max_pos", kI32, st.s.max_pos);
-    load(*f, "max_token", kI32, st.s.max_token);
-    load(*f, "active_docs", kI64, st.s.active_docs);
-    load(*f, "active_tokens", kI64, st.s.active_tokens);
-    load(*f, "massive_tokens", kI64, st.s.massive_tokens);
-    load(*f, "massive_first", kI64, st.s.massive_first);
-    load(*f, "active_any", kI64, st.active_any);
+    for_each_array(st, [&](const char* name, TensorType type, auto& v) { load(*f, name, type, v); });
     return st;
 }
 

@@ -84,19 +84,19 @@ TEST(FindEndToEnd, Stories260KMmluMathAgainstWikitext) {
     const std::string model = test::shared_dir() + "/golden/models/stories260K-f32.gguf";
     const std::string mmlu = test::shared_dir() + "/data/mmlu/test/";
     auto r = test::run_critdim({"scan", model, "--corpus", mmlu + "abstract_algebra_test.csv", "--corpus",
-                                mmlu + "college_mathematics_test.csv", "--shard", "0/2", "--name", "math", "--ctx",
-                                "512", "--out", dir + "/math.stats", "--json"});
+                                mmlu + "college_mathematics_test.csv", "--shard", "0/4", "--name", "math", "--ctx",
+                                "512", "-t", "1", "--out", dir + "/math.stats", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(nlohmann::json::parse(r.out)["n_docs"], 100);
+    EXPECT_EQ(nlohmann::json::parse(r.out)["n_docs"], 50);
     r = test::run_critdim({"scan", model, "--corpus", test::shared_dir() + "/data/wikitext/wiki.test.raw", "--shard",
-                           "0/30", "--ctx", "512", "--out", dir + "/wiki.stats"});
+                           "0/60", "--ctx", "256", "-t", "1", "--out", dir + "/wiki.stats"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const char* criterion : {"paper", "ratio", "massive"}) {
         const std::string out = dir + "/" + criterion + ".json";
         r = test::run_critdim({"find", "--domain", dir + "/math.stats", "--vs", dir + "/wiki.stats", "--criterion",
                                criterion, "--k", "5", "--out", out});
         ASSERT_EQ(r.exit_code, 0) << r.err;
-        EXPECT_NE(r.out.find("math (100 docs, criterion " + std::string(criterion)), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("math (50 docs, criterion " + std::string(criterion)), std::string::npos) << r.out;
         const auto j = nlohmann::json::parse(std::ifstream(out));
         EXPECT_EQ(j["format"], "critdim.critical");
         EXPECT_EQ(j["version"], 1);

@@ -187,7 +187,7 @@ TEST(ScanErrors, BadOptionsAreUsageErrorsAndCheckpointsMustMatch) {
 TEST(ScanShards, MergedShardsEqualOnePass) {
     const std::string dir = test::temp_dir("shards");
     const std::vector<std::string> base = {"scan", tiny_model(), "--corpus", small_corpus(), "--policy", "all",
-                                           "--batch", "20", "-t", "2"};
+                                           "--batch", "20", "-t", "1"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> a = base;
         a.insert(a.end(), extra.begin(), extra.end());
@@ -240,23 +240,26 @@ bool run_and_kill_after_checkpoint(const std::vector<std::string>& args, const s
 TEST(ScanResume, KilledScanResumesToTheSameResult) {
     const std::string dir = test::temp_dir("resume");
     const std::string wiki = test::shared_dir() + "/data/wikitext/wiki.test.raw";
-    auto args = [&](const std::string& out) {
-        return std::vector<std::string>{"scan",  stories(),   "--corpus", wiki,   "--shard", "0/25", "--ctx", "48",
-                                        "--policy", "content", "--batch", "48", "--checkpoint-docs", "8",
-                                        "-t", "2", "--out", out};
+    // The reference run writes no checkpoints; the others one every 30 documents (of 115). One
+    // thread: a pool on a machine busy with other work slows tiny batches down a lot.
+    auto args = [&](const std::string& out, const std::string& every) {
+        return std::vector<std::string>{"scan",     stories(), "--corpus", wiki,  "--shard", "0/25",
+                                        "--ctx",    "48",      "--policy", "content", "--batch", "48",
+                                        "--checkpoint-docs", every, "--checkpoint-seconds", "0",
+                                        "-t",       "1",       "--out",    out};
     };
-    const auto ref = test::run_critdim(args(dir + "/ref.stats"));
+    const auto ref = test::run_critdim(args(dir + "/ref.stats", "0"));
     ASSERT_EQ(ref.exit_code, 0) << ref.err;
 
     const std::string out = dir + "/killed.stats";
-    ASSERT_TRUE(run_and_kill_after_checkpoint(args(out), out + ".ckpt"));
+    ASSERT_TRUE(run_and_kill_after_checkpoint(args(out, "30"), out + ".ckpt"));
     EXPECT_FALSE(fs::exists(out)) << "a killed scan must leave nothing under the output name";
     ASSERT_TRUE(fs::exists(out + ".ckpt"));
     const Stats ck = Stats::read(out + ".ckpt");
     EXPECT_FALSE(ck.header.complete);
     EXPECT_GT(ck.header.docs_done, 0);
 
-    const auto again = test::run_critdim(args(out));
+    const auto again = test::run_critdim(args(out, "30"));
     ASSERT_EQ(again.exit_code, 0) << again.err;
     EXPECT_NE(again.err.find("resuming"), std::string::npos) << again.err;
     EXPECT_FALSE(fs::exists(out + ".ckpt"));
