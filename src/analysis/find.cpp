@@ -37,6 +37,9 @@ PointSites point_sites(const Stats& st, const std::string& point, const std::str
 
 double safe_div(double a, double b) { return b > 0 ? a / b : 0.0; }
 
+// Frequencies are ratios of counts: 0.7 - 0.4 must pass a 0.3 gap despite rounding.
+constexpr double kGapSlack = 1e-12;
+
 }  // namespace
 
 const char* criterion_name(Criterion c) { return kCriteria[static_cast<int>(c)]; }
@@ -137,7 +140,7 @@ std::vector<DomainResult> find_critical(const std::vector<std::pair<std::string,
                     rest_pool = std::max(rest_pool, rest_mag);
                     ratio_pool = std::max(ratio_pool, ratio);
                 }
-                if (layer_gap >= opt.gap) paper_layers.push_back(ps.layers[k]);
+                if (layer_gap + kGapSlack >= opt.gap) paper_layers.push_back(ps.layers[k]);
                 if (ratio >= opt.min_ratio) ratio_layers.push_back(ps.layers[k]);
                 if (D.s.massive_tokens[i] > 0) massive_layers.push_back(ps.layers[k]);
                 s.massive_tokens += D.s.massive_tokens[i];
@@ -156,7 +159,7 @@ std::vector<DomainResult> find_critical(const std::vector<std::pair<std::string,
             bool candidate = false;
             switch (opt.criterion) {
                 case Criterion::paper:
-                    candidate = s.gap >= opt.gap;
+                    candidate = s.gap + kGapSlack >= opt.gap;
                     s.score = s.mean_abs_domain;
                     s.layers = paper_layers;
                     break;

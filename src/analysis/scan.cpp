@@ -164,7 +164,12 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     // The header: provenance and options.
     Stats stats;
     StatsHeader& h = stats.header;
-    h.name = opt.name.empty() ? fs::path(corpus.front().path).stem().string() : opt.name;
+    h.name = opt.name;
+    if (h.name.empty()) {  // the first corpus file's (or folder's) stem
+        fs::path p = fs::path(corpus.front().path).lexically_normal();
+        if (p.filename().empty()) p = p.parent_path();
+        h.name = p.stem().empty() ? "corpus" : p.stem().string();
+    }
     h.model_path = model_path;
     h.model_hash = hash_file(model_path);
     h.model_arch = hp.arch;

@@ -188,8 +188,11 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
     same("add_bos", ha.add_bos, hb.add_bos);
     if (!hb.complete) throw_input(b_name, "is a checkpoint of an unfinished scan, not a stats file");
 
-    // Shards of one corpus keep the corpus; different corpora are listed one after the other.
+    // Shards of one corpus keep the corpus; different corpora are listed one after the other,
+    // and b's document indices move past a's documents.
+    int64_t doc_offset = 0;
     if (ha.corpus_hash != hb.corpus_hash) {
+        doc_offset = ha.corpus_docs;
         ha.corpus.insert(ha.corpus.end(), hb.corpus.begin(), hb.corpus.end());
         ha.corpus_hash += "+" + hb.corpus_hash;
         ha.corpus_docs += hb.corpus_docs;
@@ -212,14 +215,15 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
         x.massive_tokens[i] += y.massive_tokens[i];
         x.massive_first[i] += y.massive_first[i];
         // The larger |x| wins; on a tie the earlier document (then position), as one pass keeps.
+        const int64_t y_doc = y.max_doc[i] < 0 ? -1 : y.max_doc[i] + doc_offset;
         const bool take = y.max_abs[i] > x.max_abs[i] ||
-                          (y.max_abs[i] == x.max_abs[i] && y.max_doc[i] >= 0 &&
-                           (x.max_doc[i] < 0 || y.max_doc[i] < x.max_doc[i] ||
-                            (y.max_doc[i] == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
+                          (y.max_abs[i] == x.max_abs[i] && y_doc >= 0 &&
+                           (x.max_doc[i] < 0 || y_doc < x.max_doc[i] ||
+                            (y_doc == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
         if (take) {
             x.max_abs[i] = y.max_abs[i];
             x.max_value[i] = y.max_value[i];
-            x.max_doc[i] = y.max_doc[i];
+            x.max_doc[i] = y_doc;
             x.max_pos[i] = y.max_pos[i];
             x.max_token[i] = y.max_token[i];
         }

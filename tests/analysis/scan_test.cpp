@@ -289,3 +289,62 @@ TEST(AnalysisPython, StatsFileIsReadableWithNumpy) {
 
 }  // namespace
 }  // namespace critdim::analysis
+
+namespace critdim::analysis {
+namespace {
+
+TEST(ScanStats, SigmaAxesRobustAndCorpusReference) {
+    const std::string dir = test::temp_dir("sigma");
+    ScanOptions o;
+    o.policy = PositionPolicy::all;
+    o.n_threads = 1;
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/vector.stats");
+    o.sigma_axis = SigmaAxis::vector_robust;
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/robust.stats");
+    o.sigma_axis = SigmaAxis::corpus;
+    o.sigma_ref = dir + "/vector.stats";
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/corpus.stats");
+    const Stats v = Stats::read(dir + "/vector.stats"), r = Stats::read(dir + "/robust.stats"),
+                c = Stats::read(dir + "/corpus.stats");
+    EXPECT_EQ(r.header.sigma_axis, "vector-robust");
+    EXPECT_EQ(c.header.sigma_ref_hash, hash_file(dir + "/vector.stats"));
+    EXPECT_EQ(v.s.sum, c.s.sum);  // only the activity differs
+    auto total = [](const Stats& s) {
+        int64_t n = 0;
+        for (int64_t a : s.s.active_tokens) n += a;
+        return n;
+    };
+    EXPECT_GT(total(v), 0);
+    EXPECT_GT(total(r), 0);
+    EXPECT_GT(total(c), 0);
+    EXPECT_NE(total(v), total(c));
+    // Per-dimension z-scores over the same corpus: at most 1/9 of the tokens lie beyond 3 sigma
+    // (Chebyshev), for every site and dimension.
+    for (size_t i = 0; i < c.s.active_tokens.size(); ++i)
+        EXPECT_LE(c.s.active_tokens[i] * 9, c.count[i / 64]) << i;
+    o.sigma_ref.clear();
+    EXPECT_THROW(scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/x.stats"), Error);
+}
+
+TEST(ScanShards, MergingOtherCorporaShiftsDocumentIndices) {
+    const std::string dir = test::temp_dir("corpora");
+    ScanOptions o;
+    o.policy = PositionPolicy::all;
+    o.n_threads = 1;
+    const std::string other = dir + "/other.txt";
+    std::ofstream(other) << "Completely different words here.\nAnd here.\n";
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/a.stats");
+    scan(tiny_model(), {CorpusSpec::parse(other)}, o, dir + "/b.stats");
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus()), CorpusSpec::parse(other)}, o, dir + "/ab.stats");
+    Stats merged = Stats::read(dir + "/a.stats");
+    merge_into(merged, Stats::read(dir + "/b.stats"), "b.stats");
+    const Stats one = Stats::read(dir + "/ab.stats");
+    EXPECT_EQ(merged.header.corpus_docs, 9);
+    EXPECT_EQ(merged.header.corpus.size(), 2u);
+    EXPECT_EQ(merged.s.max_doc, one.s.max_doc);
+    EXPECT_EQ(merged.s.max_abs, one.s.max_abs);
+    EXPECT_EQ(merged.s.active_docs, one.s.active_docs);
+}
+
+}  // namespace
+}  // namespace critdim::analysis
