@@ -34,6 +34,7 @@ enum class CorpusFormat {
     jsonl,         // one JSON object per line; the document is its `field` (a string)
     instructions,  // a JSON list of {"instruction": ...} objects (or of strings)
     mmlu,          // MMLU CSV, rendered as lm-eval-harness's zero-shot prompt
+    csv,           // CSV with a header row; the document is the column named `field` (AdvBench: goal)
 };
 
 const char* corpus_format_name(CorpusFormat f);
@@ -41,7 +42,7 @@ const char* corpus_format_name(CorpusFormat f);
 struct CorpusSpec {
     std::string path;
     CorpusFormat format = CorpusFormat::automatic;
-    std::string field = "text";  // jsonl: the member holding the document
+    std::string field = "text";  // jsonl: the member holding the document; csv: the column
 
     // "mmlu:data/test/anatomy_test.csv", "paragraphs:book.txt", "wiki.test.raw". A prefix that
     // is not a format name is part of the path.

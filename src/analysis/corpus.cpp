@@ -20,7 +20,7 @@ constexpr FormatName kFormats[] = {
     {CorpusFormat::automatic, "auto"}, {CorpusFormat::lines, "lines"},
     {CorpusFormat::paragraphs, "paragraphs"}, {CorpusFormat::file, "file"},
     {CorpusFormat::jsonl, "jsonl"},   {CorpusFormat::instructions, "instructions"},
-    {CorpusFormat::mmlu, "mmlu"},
+    {CorpusFormat::mmlu, "mmlu"},     {CorpusFormat::csv, "csv"},
 };
 
 std::string where(const std::string& path, int64_t line) { return path + ":" + std::to_string(line); }
@@ -239,6 +239,22 @@ void read_mmlu(const std::string& path, const std::string& text, std::vector<Doc
     }
 }
 
+void read_csv_column(const std::string& path, const std::string& text, const std::string& field,
+                     std::vector<Document>& out) {
+    const std::vector<CsvRecord> records = parse_csv(path, text);
+    if (records.empty()) return;
+    const auto& header = records[0].fields;
+    const auto col = static_cast<size_t>(std::find(header.begin(), header.end(), field) - header.begin());
+    if (col == header.size()) throw_input(where(path, 1), "no column '" + field + "' in the header (set it with --field)");
+    for (size_t r = 1; r < records.size(); ++r) {
+        const CsvRecord& rec = records[r];
+        if (rec.fields.size() != header.size())
+            throw_input(where(path, rec.line), "expected " + std::to_string(header.size()) + " fields, found " +
+                                                   std::to_string(rec.fields.size()));
+        if (!is_blank(rec.fields[col])) out.push_back({rec.fields[col], where(path, rec.line), {}});
+    }
+}
+
 CorpusFormat format_for_file(const fs::path& p) {
     const std::string ext = lower(p.extension().string());
     if (ext == ".jsonl") return CorpusFormat::jsonl;
@@ -267,6 +283,7 @@ void read_file(const std::string& path, CorpusFormat format, const std::string& 
         case CorpusFormat::jsonl: read_jsonl(path, text, field, out); break;
         case CorpusFormat::instructions: read_instructions(path, text, out); break;
         case CorpusFormat::mmlu: read_mmlu(path, text, out); break;
+        case CorpusFormat::csv: read_csv_column(path, text, field, out); break;
     }
 }
 
@@ -299,7 +316,7 @@ CorpusSpec CorpusSpec::parse(std::string_view text) {
 
 std::string CorpusSpec::to_string() const {
     std::string s = format == CorpusFormat::automatic ? path : std::string(corpus_format_name(format)) + ":" + path;
-    if (format == CorpusFormat::jsonl || (format == CorpusFormat::automatic && field != "text")) s += " field=" + field;
+    if (format == CorpusFormat::jsonl || format == CorpusFormat::csv || field != "text") s += " field=" + field;
     return s;
 }
 

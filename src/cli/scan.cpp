@@ -18,10 +18,10 @@ void register_scan(CLI::App& app) {
     static bool json = false, no_stats = false, no_bos = false;
     cmd->add_option("model", path, "GGUF model file")->required();
     cmd->add_option("--corpus", corpus,
-                    "[FORMAT:]PATH, repeatable; FORMAT one of lines, paragraphs, file, jsonl, instructions, mmlu "
+                    "[FORMAT:]PATH, repeatable; FORMAT one of lines, paragraphs, file, jsonl, instructions, mmlu, csv "
                     "(default: by the file's extension; a folder reads every file)")
         ->required();
-    cmd->add_option("--field", field, "jsonl: the member holding the text")->capture_default_str();
+    cmd->add_option("--field", field, "jsonl: the member holding the text; csv: the column")->capture_default_str();
     cmd->add_option("--out", out, "stats file to write (GGUF)")->required();
     cmd->add_option("--points", o.points,
                     "hook points (every layer) or sites, comma-separated: resid_post, resid_pre, attn_out, mlp_out, "

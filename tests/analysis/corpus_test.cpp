@@ -132,6 +132,16 @@ TEST(CorpusMmlu, MalformedRowsNameFileAndLine) {
     EXPECT_NE(error_of(CorpusSpec::parse(u)).find(u + ":2: quoted field is not closed"), std::string::npos);
 }
 
+TEST(CorpusCsv, AColumnOfAdvBench) {
+    CorpusSpec spec = CorpusSpec::parse("csv:" + test::shared_dir() + "/data/harmful/advbench/harmful_behaviors.csv");
+    spec.field = "goal";
+    const auto docs = read_corpus(spec);
+    EXPECT_EQ(docs.size(), 520u);
+    EXPECT_EQ(docs[0].source, spec.path + ":2");
+    spec.field = "text";
+    EXPECT_NE(error_of(spec).find(spec.path + ":1: no column 'text'"), std::string::npos) << error_of(spec);
+}
+
 TEST(CorpusErrors, EmptyAndMissingFiles) {
     const std::string dir = test::temp_dir("empty-file");
     const std::string p = write(dir, "e.txt", "\n  \n");
