@@ -241,4 +241,12 @@ std::vector<DomainResult> find_critical(const std::vector<std::pair<std::string,
 std::string critical_json(const std::vector<DomainResult>& results, const FindOptions& options, const Stats& any);
 std::string critical_table(const std::vector<DomainResult>& results, const FindOptions& options);
 
+// ---------------------------------------------------------------------------------------------
+// Explaining them: top activating tokens with context, mean |x| by token class, and a layer x
+// dimension heatmap, over a corpus (documents cut to n_ctx). JSON (format critdim.explain) and
+// a self-contained HTML rendering of it (inline SVG, no network).
+std::string explain_json(const std::string& model_path, const std::string& critical_path,
+                         const std::vector<CorpusSpec>& corpus, int top, int64_t n_ctx, int n_threads);
+std::string explain_html(const std::string& json_text);
+
 }  // namespace critdim::analysis

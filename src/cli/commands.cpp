@@ -13,6 +13,7 @@ void register_commands(CLI::App& app) {
     register_scan(app);
     register_merge(app);
     register_find(app);
+    register_explain(app);
 }
 
 }  // namespace critdim::cli

@@ -17,5 +17,6 @@ void register_ppl(CLI::App& app);
 void register_scan(CLI::App& app);
 void register_merge(CLI::App& app);
 void register_find(CLI::App& app);
+void register_explain(CLI::App& app);
 
 }  // namespace critdim::cli

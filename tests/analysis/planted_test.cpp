@@ -2,7 +2,9 @@
 // returns exactly the planted detectors and the planted massive dimension at the first token.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "critdim/analysis.hpp"
 #include "critdim/gguf.hpp"
@@ -87,6 +89,56 @@ TEST(FindPlanted, UnknownPlantIsAUsageError) {
     const auto r = test::run_critdim({"synth", "--plant", "other", "--out", test::temp_dir("plant") + "/x.gguf"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--plant: 'other'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace critdim::analysis
+
+namespace critdim::analysis {
+namespace {
+
+// explain lists the planted triggers as the top tokens, in a self-contained HTML and its JSON.
+TEST(FindPlanted, ExplainListsThePlantedTriggers) {
+    const std::string dir = test::temp_dir("explain");
+    const std::string m = dir + "/m.gguf";
+    ASSERT_EQ(test::run_critdim({"synth", "--plant", "default", "--seed", "3", "--out", m}).exit_code, 0);
+    const auto f = gguf::File::open(m);
+    const int64_t digit_dim = f->get_int_array("critdim.plant.digit_dims").at(0);
+    const int64_t domain_dim = f->get_int_array("critdim.plant.domain_dims").at(0);
+    const std::vector<std::string> words = f->get_string_array("critdim.plant.domain_words");
+    const std::string w = " " + words[0] + " " + words[1] + " " + words[2] + " " + words[3] + " " + words[4];
+    const std::string digits = write_lines(dir + "/digits.txt", {"12 + 30 = 42", "7 * 8 = 56", "100 / 4 = 25"}, "");
+    const std::string domain = write_lines(dir + "/domain.txt", {"my" + w, "the" + w, "he saw" + w}, "");
+    const std::string plain = write_lines(dir + "/plain.txt", {"once upon a time", "she went to the house", "the old story"}, "");
+    for (const std::string& c : {digits, domain, plain})
+        ASSERT_EQ(test::run_critdim({"scan", m, "--corpus", c, "--policy", "content", "-t", "1", "--out", c + ".stats"}).exit_code, 0);
+    auto r = test::run_critdim({"find", "--domain", digits + ".stats", "--domain", domain + ".stats", "--vs", plain + ".stats",
+                                "--k", "1", "--out", dir + "/crit.json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = test::run_critdim({"explain", m, "--dims", dir + "/crit.json", "--corpus", digits, "--corpus", domain, "--corpus",
+                           plain, "--top", "5", "-t", "1", "--out", dir + "/report.html"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(std::ifstream(dir + "/report.json"));
+    EXPECT_EQ(j["format"], "critdim.explain");
+    ASSERT_EQ(j["dims"].size(), 2u);
+    for (const auto& d : j["dims"]) {
+        ASSERT_EQ(d["top_tokens"].size(), 5u);
+        for (const auto& t : d["top_tokens"]) {
+            std::string piece = t["piece"];
+            if (!piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+            if (d["dim"] == digit_dim)
+                EXPECT_EQ(piece.find_first_not_of("0123456789+-*/="), std::string::npos) << piece;
+            else if (d["dim"] == domain_dim)
+                EXPECT_NE(std::find(words.begin(), words.end(), piece), words.end()) << piece;
+            else
+                ADD_FAILURE() << "unexpected dim " << d["dim"];
+        }
+    }
+    std::ifstream html(dir + "/report.html");
+    const std::string text((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("<svg"), std::string::npos);
+    EXPECT_EQ(text.find("<script"), std::string::npos);
+    EXPECT_EQ(text.find("<link"), std::string::npos);
 }
 
 }  // namespace
