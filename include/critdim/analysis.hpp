@@ -50,6 +50,9 @@ struct CorpusSpec {
     std::string to_string() const;
 };
 
+// Each of `texts` parsed, with `field` (jsonl member, csv column) set on all.
+std::vector<CorpusSpec> parse_corpus_specs(const std::vector<std::string>& texts, const std::string& field);
+
 struct Document {
     std::string text;
     std::string source;  // "FILE:LINE" where the document starts

@@ -314,6 +314,15 @@ CorpusSpec CorpusSpec::parse(std::string_view text) {
     return spec;
 }
 
+std::vector<CorpusSpec> parse_corpus_specs(const std::vector<std::string>& texts, const std::string& field) {
+    std::vector<CorpusSpec> specs;
+    for (const std::string& t : texts) {
+        specs.push_back(CorpusSpec::parse(t));
+        specs.back().field = field;
+    }
+    return specs;
+}
+
 std::string CorpusSpec::to_string() const {
     std::string s = format == CorpusFormat::automatic ? path : std::string(corpus_format_name(format)) + ":" + path;
     if (format == CorpusFormat::jsonl || format == CorpusFormat::csv || field != "text") s += " field=" + field;

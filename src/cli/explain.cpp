@@ -24,12 +24,7 @@ void register_explain(CLI::App& app) {
     cmd->add_option("--ctx", n_ctx, "context length; longer documents are cut (default: the model's)");
     add_threads_option(cmd, threads);
     cmd->callback([] {
-        std::vector<analysis::CorpusSpec> specs;
-        for (const std::string& c : corpus) {
-            analysis::CorpusSpec s = analysis::CorpusSpec::parse(c);
-            s.field = field;
-            specs.push_back(s);
-        }
+        const std::vector<analysis::CorpusSpec> specs = analysis::parse_corpus_specs(corpus, field);
         const std::string j = analysis::explain_json(path, dims, specs, top, n_ctx, threads);
         const std::string json_path = std::filesystem::path(out).replace_extension(".json").string();
         write_file_atomic(json_path, j);

@@ -54,12 +54,7 @@ void register_scan(CLI::App& app) {
     cmd->add_flag("--json", json, "print a JSON report");
     add_threads_option(cmd, o.n_threads);
     cmd->callback([] {
-        std::vector<analysis::CorpusSpec> specs;
-        for (const std::string& c : corpus) {
-            analysis::CorpusSpec s = analysis::CorpusSpec::parse(c);
-            s.field = field;
-            specs.push_back(s);
-        }
+        const std::vector<analysis::CorpusSpec> specs = analysis::parse_corpus_specs(corpus, field);
         o.policy = analysis::parse_position_policy(policy);
         o.sigma_axis = analysis::parse_sigma_axis(axis);
         std::tie(o.shard, o.n_shards) = analysis::parse_shard(shard);
