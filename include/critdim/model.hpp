@@ -307,6 +307,7 @@ struct SynthOptions {
     TensorType type = TensorType::F32;  // type of every 2-D weight; 1-D stay F32
     uint64_t seed = 0;
     int n_threads = 0;
+    std::string plant;  // "default": planted dimensions, critdim.plant.* (src/model/plant.cpp)
 };
 
 struct SynthReport {

@@ -10,6 +10,10 @@ void register_commands(CLI::App& app) {
     register_ppl(app);
     register_synth(app);
     register_bench(app);
+    register_scan(app);
+    register_merge(app);
+    register_find(app);
+    register_explain(app);
 }
 
 }  // namespace critdim::cli

@@ -14,5 +14,9 @@ void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_ppl(CLI::App& app);
+void register_scan(CLI::App& app);
+void register_merge(CLI::App& app);
+void register_find(CLI::App& app);
+void register_explain(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -9,7 +9,7 @@ namespace critdim::cli {
 
 void register_synth(CLI::App& app) {
     auto* cmd = app.add_subcommand("synth", "write a random-weight GGUF model at a real configuration");
-    static std::string arch, config = "tiny", type_name = "f32", out;
+    static std::string arch, config = "tiny", type_name = "f32", out, plant;
     static uint64_t seed = 0;
     static int threads = 0;
     static bool json = false;
@@ -21,6 +21,7 @@ void register_synth(CLI::App& app) {
     cmd->add_option("--type", type_name, "type of every 2-D weight: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
         ->capture_default_str();
     cmd->add_option("--seed", seed, "random seed")->capture_default_str();
+    cmd->add_option("--plant", plant, "plant known dimensions (default): metadata critdim.plant.*");
     cmd->add_option("--out", out, "output GGUF file")->required();
     cmd->add_flag("--json", json, "print a JSON report");
     add_threads_option(cmd, threads);
@@ -33,6 +34,7 @@ void register_synth(CLI::App& app) {
         o.config = model::synth_config(config);
         o.type = static_cast<TensorType>(t->id);
         o.seed = seed;
+        o.plant = plant;
         o.n_threads = threads;
         const model::SynthReport r = model::synthesize(o, out);
         if (json) {

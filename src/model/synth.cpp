@@ -4,11 +4,14 @@
 // depends only on the seed, the tensor name and the row, never on the thread count.
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "critdim/gguf.hpp"
 #include "critdim/kernels.hpp"
 #include "critdim/model.hpp"
+#include "model/plant.hpp"
 #include "model/synth_vocab.hpp"
 
 namespace critdim::model {
@@ -146,7 +149,9 @@ public:
     Builder(const SynthOptions& o, ThreadPool& pool, gguf::Writer& w, SynthReport& report)
         : o_(o), pool_(pool), w_(w), report_(report) {}
 
-    void add(const std::string& name, std::vector<int64_t> shape, Init init) {
+    // adjust(row, values) may change a row's values before they are stored (planting).
+    using Adjust = std::function<void(int64_t, float*)>;
+    void add(const std::string& name, std::vector<int64_t> shape, Init init, Adjust adjust = {}) {
         TensorType type = TensorType::F32;
         if (shape.size() == 2 && init == Init::weight) {
             type = o_.type;
@@ -176,6 +181,7 @@ public:
                     for (int64_t r = blk * kRowsPerStream; r < std::min(n_rows, (blk + 1) * kRowsPerStream); ++r) {
                         for (int64_t i = 0; i < n_cols; i += 2) rng.normal2(row[i], row[i + 1]);
                         for (int64_t i = 0; i < n_cols; ++i) row[i] = mean + stdev * row[i];
+                        if (adjust) adjust(r, row.data());
                         kernels::quantize_row(type, row.data(), dst + static_cast<size_t>(r) * row_bytes, n_cols);
                     }
                 }
@@ -287,7 +293,13 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
     SynthReport report;
     Builder b(o, pool, w, report);
     const bool tied = c.tied && arch != "gpt2" && arch != "phi3";  // llama.cpp requires their output.weight
-    b.add("token_embd.weight", {E, V}, Init::weight);
+    Builder::Adjust plant_rows;
+    if (!o.plant.empty()) {
+        auto plant = std::make_shared<Plant>(make_plant(o.plant, vocab, E, o.seed));
+        plant->write_metadata(w);
+        plant_rows = [plant](int64_t token, float* row) { plant->adjust_embedding(token, row); };
+    }
+    b.add("token_embd.weight", {E, V}, Init::weight, plant_rows);
     if (arch == "gpt2") b.add("position_embd.weight", {E, c.n_ctx}, Init::bias);
     b.add("output_norm.weight", {E}, Init::norm);
     if (arch == "gpt2") b.add("output_norm.bias", {E}, Init::bias);
