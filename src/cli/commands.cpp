@@ -10,6 +10,8 @@ void register_commands(CLI::App& app) {
     register_ppl(app);
     register_synth(app);
     register_bench(app);
+    register_import_cvector(app);
+    register_export_cvector(app);
 }
 
 }  // namespace critdim::cli

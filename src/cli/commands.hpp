@@ -14,5 +14,7 @@ void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_ppl(CLI::App& app);
+void register_import_cvector(CLI::App& app);
+void register_export_cvector(CLI::App& app);
 
 }  // namespace critdim::cli
