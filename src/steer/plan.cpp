@@ -1,5 +1,6 @@
 // Steering plans: JSON parsing with a field path in every message, and writing plans back.
 // Everything that does not depend on the model is checked here; apply.cpp checks the rest.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -331,13 +332,15 @@ Plan load_plan(const std::string& path) {
 
 namespace {
 
+using ojson = nlohmann::ordered_json;
+
 // float32 values as JSON numbers that read back to the same bits: the shortest "%.9g".
-json float_array(const float* data, int64_t n) {
-    json a = json::array();
+ojson float_array(const float* data, int64_t n) {
+    ojson a = ojson::array();
     char buf[32];
     for (int64_t i = 0; i < n; ++i) {
         const float x = data[i];
-        json number = static_cast<double>(x);  // exact, but up to 17 digits
+        ojson number = static_cast<double>(x);  // exact, but up to 17 digits
         // The reader goes decimal -> double -> float, so test that chain, not strtof.
         for (int digits = 6; digits <= 9 && x != 0.0f; ++digits) {
             std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(x));
@@ -352,34 +355,60 @@ json float_array(const float* data, int64_t n) {
     return a;
 }
 
-json values_json(const Values& v) {
+ojson values_json(const Values& v) {
     if (v.n_rows == 1) return float_array(v.data.data(), v.n_cols);
-    json rows = json::array();
+    ojson rows = ojson::array();
     for (int64_t r = 0; r < v.n_rows; ++r) rows.push_back(float_array(v.data.data() + r * v.n_cols, v.n_cols));
     return rows;
 }
 
-json positions_json(const PositionPolicy& p) {
+ojson positions_json(const PositionPolicy& p) {
     if (p.kind == Positions::from) return {{"from", p.from}};
     return position_policy_name(p);
+}
+
+// Indented like dump(2), except that an array holding no array or object stays on one line,
+// so a layer's vector is one line and not n_embd.
+void print(const ojson& j, int indent, std::string& out) {
+    const std::string pad(static_cast<size_t>(indent) * 2, ' '), inner(static_cast<size_t>(indent + 1) * 2, ' ');
+    const bool flat_array = j.is_array() && std::none_of(j.begin(), j.end(), [](const ojson& e) { return e.is_structured(); });
+    if (flat_array) {
+        out += "[";
+        for (size_t i = 0; i < j.size(); ++i) out += (i ? ", " : "") + j[i].dump();
+        out += "]";
+        return;
+    }
+    if (!j.is_structured() || j.empty()) {
+        out += j.dump();
+        return;
+    }
+    out += j.is_array() ? "[\n" : "{\n";
+    size_t i = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++i) {
+        out += inner;
+        if (j.is_object()) out += ojson(it.key()).dump() + ": ";
+        print(*it, indent + 1, out);
+        out += i + 1 < j.size() ? ",\n" : "\n";
+    }
+    out += pad + (j.is_array() ? "]" : "}");
 }
 
 }  // namespace
 
 std::string plan_to_json(const Plan& plan) {
-    json j = json::object();
+    ojson j = ojson::object();
     j["format"] = kPlanFormat;
     j["version"] = kPlanVersion;
     if (!plan.comment.empty()) j["comment"] = plan.comment;
-    json m = json::object();
+    ojson m = ojson::object();
     if (plan.model.arch) m["arch"] = *plan.model.arch;
     if (plan.model.n_embd) m["n_embd"] = *plan.model.n_embd;
     if (plan.model.n_layer) m["n_layer"] = *plan.model.n_layer;
     if (!m.empty()) j["model"] = m;
     j["alpha"] = plan.alpha;
-    json list = json::array();
+    ojson list = ojson::array();
     for (const Intervention& iv : plan.interventions) {
-        json o = json::object();
+        ojson o = ojson::object();
         o["op"] = op_name(iv.op);
         o["point"] = model::hook_point_name(iv.point);
         if (iv.point != model::HookPoint::embed && iv.point != model::HookPoint::final_norm) {
@@ -397,9 +426,11 @@ std::string plan_to_json(const Plan& plan) {
         list.push_back(std::move(o));
     }
     j["interventions"] = std::move(list);
-    const json prov = json::parse(plan.provenance_json.empty() ? "{}" : plan.provenance_json);
+    const ojson prov = ojson::parse(plan.provenance_json.empty() ? "{}" : plan.provenance_json);
     if (!prov.empty()) j["provenance"] = prov;
-    return j.dump(1, '\t') + "\n";
+    std::string out;
+    print(j, 0, out);
+    return out + "\n";
 }
 
 void save_plan(const Plan& plan, const std::string& path) { write_file_atomic(path, plan_to_json(plan)); }
