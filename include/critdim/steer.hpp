@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -131,9 +130,8 @@ public:
     // Non-fatal notes (e.g. layers beyond the model dropped as llama.cpp does).
     const std::vector<std::string>& notes() const;
 
-    struct State;
-
 private:
+    struct State;
     std::shared_ptr<State> state_;
     std::vector<model::HookId> hook_ids_;
 };

@@ -31,7 +31,7 @@ void check_model(const Plan& plan, const model::HParams& hp) {
                                         " layers, the model has " + std::to_string(hp.n_layer));
 }
 
-// The values of one layer scattered or copied to the step's dimension order.
+// The row of values for the layer at `layer_index` in the intervention's list.
 std::vector<float> row_of(const Values& v, int64_t layer_index) {
     const float* r = v.row(layer_index);
     return std::vector<float>(r, r + v.n_cols);
