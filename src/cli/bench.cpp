@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/steer_options.hpp"
 #include "critdim/kernels.hpp"
 
 namespace critdim::cli {
@@ -53,7 +54,8 @@ void register_bench(CLI::App& app) {
     cmd->add_option("-r,--repetitions", reps, "runs of each test")->capture_default_str()->check(CLI::Range(1, 1000));
     cmd->add_flag("--json", json, "machine-readable output");
     add_threads_option(cmd, threads);
-    cmd->callback([] {
+    SteerOptions& steer_options = add_steer_options(cmd);
+    cmd->callback([&steer_options] {
         auto m = model::Model::load(path);
         const model::HParams& hp = m->hparams();
         model::ContextParams cp;
@@ -61,6 +63,7 @@ void register_bench(CLI::App& app) {
         cp.n_batch = std::min<int64_t>(n_batch, std::max<int64_t>(n_prompt, 1));
         cp.n_threads = threads;
         model::Context ctx(*m, cp);
+        const steer::Steering steering = apply_steering(steer_options, ctx);
         std::mt19937 rng(42);
         std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(hp.n_vocab - 1));
         nlohmann::json results = nlohmann::json::array();

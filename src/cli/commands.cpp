@@ -14,6 +14,8 @@ void register_commands(CLI::App& app) {
     register_merge(app);
     register_find(app);
     register_explain(app);
+    register_import_cvector(app);
+    register_export_cvector(app);
 }
 
 }  // namespace critdim::cli

@@ -18,5 +18,7 @@ void register_scan(CLI::App& app);
 void register_merge(CLI::App& app);
 void register_find(CLI::App& app);
 void register_explain(CLI::App& app);
+void register_import_cvector(CLI::App& app);
+void register_export_cvector(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/steer_options.hpp"
 
 namespace critdim::cli {
 
@@ -23,7 +24,8 @@ void register_dump(CLI::App& app) {
         ->delimiter(',');
     cmd->add_option("--ctx", n_ctx, "context size (default: the number of tokens)");
     add_threads_option(cmd, threads);
-    cmd->callback([] {
+    SteerOptions& steer_options = add_steer_options(cmd);
+    cmd->callback([&steer_options] {
         const std::vector<int32_t> ids = parse_token_list(tokens_text);
         auto m = model::Model::load(path);
         const model::HParams& hp = m->hparams();
@@ -33,6 +35,7 @@ void register_dump(CLI::App& app) {
         cp.n_batch = T;
         cp.n_threads = threads;
         model::Context ctx(*m, cp);
+        const steer::Steering steering = apply_steering(steer_options, ctx);
 
         struct Capture {
             model::HookPoint point;

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/steer_options.hpp"
 #include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
@@ -48,7 +49,8 @@ void register_generate(CLI::App& app) {
     cmd->add_flag("--echo", echo, "print the prompt before the continuation");
     cmd->add_flag("--json", json, "print ids, text and timings as JSON instead of streaming text");
     add_threads_option(cmd, threads);
-    cmd->callback([] {
+    SteerOptions& steer_options = add_steer_options(cmd);
+    cmd->callback([&steer_options] {
         if (prompt.empty() && tokens_text.empty()) throw_usage("generate: give --prompt TEXT or --tokens IDS");
         auto m = model::Model::load(path);
         const model::HParams& hp = m->hparams();
@@ -76,6 +78,8 @@ void register_generate(CLI::App& app) {
         cp.n_batch = std::min<int64_t>(512, static_cast<int64_t>(ids.size()));
         cp.n_threads = threads;
         model::Context ctx(*m, cp);
+        steer::Steering steering = apply_steering(steer_options, ctx);
+        steering.set_prompt_length(0, static_cast<int64_t>(ids.size()));  // for "prompt"/"generated" plans
         model::Sampler sampler(sp);
         tokenizer::StreamDecoder stream(*tok);
 

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/steer_options.hpp"
 #include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
@@ -37,7 +38,8 @@ void register_ppl(CLI::App& app) {
     cmd->add_option("--chunks", max_chunks, "score at most this many chunks (0: all)");
     cmd->add_flag("--json", json, "machine-readable result");
     add_threads_option(cmd, threads);
-    cmd->callback([] {
+    SteerOptions& steer_options = add_steer_options(cmd);
+    cmd->callback([&steer_options] {
         auto m = model::Model::load(path);
         const model::HParams& hp = m->hparams();
         auto tok = tokenizer::Tokenizer::from_gguf(m->file());
@@ -57,6 +59,7 @@ void register_ppl(CLI::App& app) {
         cp.n_seq = n_seq;
         cp.n_threads = threads;
         model::Context ctx(*m, cp);
+        const steer::Steering steering = apply_steering(steer_options, ctx);
         const int64_t first = ctx_len / 2;
         const bool bos = tok->adds_bos() && tok->bos_id() >= 0;
 
