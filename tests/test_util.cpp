@@ -59,12 +59,10 @@ static std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-RunResult run_critdim(const std::vector<std::string>& args) {
-    const std::string dir = temp_dir("run");
-    const std::string out = dir + "/stdout", err = dir + "/stderr";
+int spawn_critdim(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
     const pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+        if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr)) _exit(127);
         std::vector<char*> argv;
         std::string bin = CRITDIM_BINARY;
         argv.push_back(bin.data());
@@ -74,6 +72,13 @@ RunResult run_critdim(const std::vector<std::string>& args) {
         execv(bin.c_str(), argv.data());
         _exit(127);
     }
+    return pid;
+}
+
+RunResult run_critdim(const std::vector<std::string>& args) {
+    const std::string dir = temp_dir("run");
+    const std::string out = dir + "/stdout", err = dir + "/stderr";
+    const pid_t pid = spawn_critdim(args, out, err);
     int status = 0;
     waitpid(pid, &status, 0);
     RunResult r;

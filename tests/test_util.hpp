@@ -19,6 +19,8 @@ struct RunResult {
     std::string out, err;
 };
 RunResult run_critdim(const std::vector<std::string>& args);
+// Starts the critdim binary with stdout/stderr sent to the given files; returns its pid.
+int spawn_critdim(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path);
 
 std::string source_dir();
 

@@ -213,18 +213,7 @@ TEST(ScanShards, MergedShardsEqualOnePass) {
 
 // Runs the command in a child and kills it with SIGKILL as soon as its checkpoint exists.
 bool run_and_kill_after_checkpoint(const std::vector<std::string>& args, const std::string& ckpt) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        std::vector<char*> argv;
-        std::string bin = CRITDIM_BINARY;
-        argv.push_back(bin.data());
-        std::vector<std::string> copy = args;
-        for (auto& a : copy) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(bin.c_str(), argv.data());
-        _exit(127);
-    }
+    const pid_t pid = test::spawn_critdim(args, "/dev/null", "/dev/null");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (!fs::exists(ckpt) && std::chrono::steady_clock::now() < deadline) {
         int status = 0;
