@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake clang-format clang libclang-rt-14-dev
           nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev
           libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
-          pkg-config libpcre2-dev libutf8proc-dev xz-utils)
+          pkg-config libpcre2-dev libutf8proc-dev xz-utils
+          ccache libcpp-httplib-dev chromium python3-pytest pybind11-dev python3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
