@@ -117,6 +117,7 @@ struct StatsHeader {
     int64_t corpus_docs = 0;          // documents in the whole corpus
     std::vector<std::string> shards;  // "i/n" each pass that contributed
     std::string policy, sigma_axis, sigma_ref_hash;
+    std::string prompt_format;  // how documents became prompts: "" (as they are) or "chat:TEMPLATE [system:TEXT]"
     double sigma_k = 3.0;
     double massive_abs = 100.0, massive_ratio = 1000.0;
     int64_t n_ctx = 0;
@@ -138,6 +139,14 @@ struct Stats {
     SiteStats s;
     std::vector<int64_t> active_any;  // [n_points * n_embd] documents where the dim was active at
                                       // any layer of the point (METHOD 7.4)
+    // scan --keep-rows: the stream at the last token of each document (the PCA steering
+    // vectors need one row per prompt). kept_rows is [n_kept][n_sites][n_embd].
+    std::vector<int64_t> kept_docs;  // corpus index of each kept document, in scan order
+    std::vector<float> kept_rows;
+    int64_t n_kept() const { return static_cast<int64_t>(kept_docs.size()); }
+    const float* kept_row(int64_t k, size_t site) const {
+        return kept_rows.data() + (static_cast<size_t>(k) * sites.size() + site) * static_cast<size_t>(header.n_embd);
+    }
 
     int64_t n_embd() const { return header.n_embd; }
     size_t n_sites() const { return sites.size(); }
@@ -175,7 +184,9 @@ struct ScanOptions {
     int64_t checkpoint_docs = 0;       // also after this many documents (0: off)
     bool progress = false;             // force the progress bar off a terminal
     bool statistics = true;            // false: the plain forward pass (benchmarks)
+    bool keep_rows = false;            // also store each document's last-token row (Stats::kept_rows)
     PromptFormatter format;            // empty: the document's text
+    std::string format_name;           // recorded in the stats file ("chat:model", ...); empty: plain text
 };
 
 struct ScanReport {

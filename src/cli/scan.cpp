@@ -6,6 +6,8 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "critdim/analysis.hpp"
+#include "critdim/gguf.hpp"
+#include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
 
@@ -15,7 +17,8 @@ void register_scan(CLI::App& app) {
     static std::vector<std::string> corpus;
     static std::string field = "text";
     static analysis::ScanOptions o;
-    static bool json = false, no_stats = false, no_bos = false;
+    static bool json = false, no_stats = false, no_bos = false, chat = false;
+    static std::string system_prompt, chat_template;
     cmd->add_option("model", path, "GGUF model file")->required();
     cmd->add_option("--corpus", corpus,
                     "[FORMAT:]PATH, repeatable; FORMAT one of lines, paragraphs, file, jsonl, instructions, mmlu, csv "
@@ -50,6 +53,11 @@ void register_scan(CLI::App& app) {
     cmd->add_flag("--no-bos", no_bos, "do not add BOS even where the vocabulary asks for it");
     cmd->add_flag("--parse-special", o.parse_special, "special tokens written in the text become their ids");
     cmd->add_flag("--progress", o.progress, "show the progress bar even when stderr is not a terminal");
+    cmd->add_flag("--chat", chat, "render each document as a user turn with the model's chat template (special tokens parsed)");
+    cmd->add_option("--system", system_prompt, "with --chat: a system turn before each document");
+    cmd->add_option("--chat-template", chat_template, "with --chat: a built-in template instead of the model's");
+    cmd->add_flag("--keep-rows", o.keep_rows,
+                  "also store each document's last-token row at every site (for `vector --method pca`)");
     cmd->add_flag("--no-stats", no_stats, "run the forward passes only (to measure the statistics' overhead)");
     cmd->add_flag("--json", json, "print a JSON report");
     add_threads_option(cmd, o.n_threads);
@@ -61,6 +69,16 @@ void register_scan(CLI::App& app) {
         o.statistics = !no_stats;
         o.add_bos = !no_bos;
         if (o.n_batch < 1) throw_usage("--batch must be positive");
+        if (!chat && (!system_prompt.empty() || !chat_template.empty())) throw_usage("--system and --chat-template need --chat");
+        if (chat) {
+            const auto file = gguf::File::open(path);
+            const auto tok = tokenizer::Tokenizer::from_gguf(*file);
+            auto render = chat_prompt_renderer(*tok, path, system_prompt, chat_template);
+            o.format = [render](const analysis::Document& d) { return render(d.text); };
+            o.format_name = "chat:" + (chat_template.empty() ? std::string("model") : chat_template) +
+                            (system_prompt.empty() ? "" : " system:" + system_prompt);
+            o.parse_special = true;
+        }
         const analysis::ScanReport r = analysis::scan(path, specs, o, out);
         const double tps = r.forward_seconds > 0 ? static_cast<double>(r.n_tokens) / r.forward_seconds : 0.0;
         if (json) {

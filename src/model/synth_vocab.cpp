@@ -1,5 +1,6 @@
 #include "model/synth_vocab.hpp"
 
+#include <iterator>
 #include <set>
 
 #include "critdim/base.hpp"
@@ -30,6 +31,25 @@ const char* const kWords[] = {
     "to",     "of",        "is",       "it",     "an",       "or",       "as",    "be",     "by",      "we",
     "do",     "if",
 };
+
+}  // namespace
+
+// Harm words and stems for the planted refusal detector (plant.cpp): they come after the
+// ordinary words, so vocabularies large enough to hold them ("small" and up) hold each whole;
+// "tiny" holds none of them and gets no planted refusal.
+const char* const kSynthHarmWords[] = {
+    "kill",    "bomb",   "steal",   "hack",      "weapon",  "drug",     "illegal", "fake",     "poison",  "attack",
+    "murder",  "fraud",  "malware", "virus",     "exploit", "harm",     "violen",  "explosi",  "suicide", "sex",
+    "racis",   "hate",   "cheat",   "scam",      "counterfeit", "abuse", "caught", "commit",   "launder", "terror",
+    "stalk",   "threat", "manipulat", "evade",   "evasion", "gun",      "destroy", "theft",    "crime",   "rob",
+    "dangerous", "false", "spread", "brib",      "smuggl",  "harass",   "ransom",  "phish",    "identity", "porn",
+    "torture", "extort",
+};
+const size_t kSynthHarmWordCount = sizeof(kSynthHarmWords) / sizeof(kSynthHarmWords[0]);
+// The planted refusal's answer, one token (" I cannot" once decoded).
+const char* const kSynthRefusalText = " I cannot";
+
+namespace {
 
 std::string hex_byte_token(int b) {
     static const char* hex = "0123456789ABCDEF";
@@ -92,6 +112,14 @@ SynthVocab synth_vocab_spm(int64_t n_vocab) {
             if (n >= 2) add(word.substr(0, n), 1);
         }
     }
+    for (const char* w : kSynthHarmWords) {
+        const std::string word = w;
+        for (size_t n = 1; n <= word.size(); ++n) {
+            add(space + word.substr(0, n), 1);
+            if (n >= 2) add(word.substr(0, n), 1);
+        }
+    }
+    add(space + "I" + space + "cannot", 1);
     for (char a = 'a'; a <= 'z'; ++a)
         for (char b = 'a'; b <= 'z'; ++b) add(std::string{a, b}, 1);
     for (int i = 0; static_cast<int64_t>(v.tokens.size()) < n_vocab; ++i) add("<unused" + std::to_string(i) + ">", 5);
@@ -119,7 +147,9 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
         if (add(a + b)) v.merges.push_back(a + " " + b);
     };
     const std::string space = sym[' '];  // "Ġ"
-    for (const char* w : kWords) {
+    std::vector<const char*> words(std::begin(kWords), std::end(kWords));
+    words.insert(words.end(), std::begin(kSynthHarmWords), std::end(kSynthHarmWords));
+    for (const char* w : words) {
         std::string prefix = space;
         for (const char c : std::string(w)) {
             merge(prefix, std::string(1, c));
@@ -131,6 +161,7 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
             prefix += c;
         }
     }
+    add(space + "I" + space + "cannot");  // no merge reaches it: only generated, never tokenized
     for (char a = 'a'; a <= 'z'; ++a)
         for (char b = 'a'; b <= 'z'; ++b) merge(std::string(1, a), std::string(1, b));
     for (char a = 'a'; a <= 'z'; ++a) merge(space, std::string(1, a));
