@@ -70,8 +70,8 @@ struct Intervention {
     bool all_dims = true;
     std::vector<int64_t> dims;  // when !all_dims; no repeats
     Op op = Op::add;
-    Values values;            // add, set, scale, mean
-    Values min, max;          // clamp (either may be empty)
+    Values values;    // add, set, scale, mean
+    Values min, max;  // clamp (either may be empty)
     double alpha = 1.0;
     PositionPolicy positions;
     BeyondModel beyond_model = BeyondModel::error;  // layers >= n_layer: refuse, or drop (llama.cpp)
@@ -150,10 +150,10 @@ enum class VectorNorm {
 };
 
 struct VectorOptions {
-    std::string pos, neg;          // stats files (analysis::Stats) of the two corpora
-    std::string dims_path;         // critical.json: mask to its dimensions (CDS); empty: whole vector
-    std::string domain;            // which domain of critical.json; empty: the only one, or pos's name
-    std::vector<int64_t> dims;     // an explicit mask instead of dims_path
+    std::string pos, neg;       // stats files (analysis::Stats) of the two corpora
+    std::string dims_path;      // critical.json: mask to its dimensions (CDS); empty: whole vector
+    std::string domain;         // which domain of critical.json; empty: the only one, or pos's name
+    std::vector<int64_t> dims;  // an explicit mask instead of dims_path
     std::string point = "resid_post";
     int layer_first = 0, layer_last = -1;  // inclusive; -1: the last layer
     VectorMethod method = VectorMethod::mean;

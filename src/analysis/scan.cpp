@@ -20,9 +20,8 @@ struct NameOf {
     int value;
     const char* name;
 };
-constexpr NameOf kPolicies[] = {{int(PositionPolicy::all), "all"},
-                                {int(PositionPolicy::content), "content"},
-                                {int(PositionPolicy::last), "last"}};
+constexpr NameOf kPolicies[] = {
+    {int(PositionPolicy::all), "all"}, {int(PositionPolicy::content), "content"}, {int(PositionPolicy::last), "last"}};
 constexpr NameOf kAxes[] = {{int(SigmaAxis::vector), "vector"},
                             {int(SigmaAxis::vector_robust), "vector-robust"},
                             {int(SigmaAxis::corpus), "corpus"}};
@@ -219,8 +218,10 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
         total_tokens += static_cast<int64_t>(v.size());
     }
     if (h.n_truncated > 0)
-        std::fprintf(stderr, "critdim: warning: %lld documents were longer than the context of %lld tokens and were cut from the left\n",
-                     static_cast<long long>(h.n_truncated), static_cast<long long>(ctx_limit));
+        std::fprintf(
+            stderr,
+            "critdim: warning: %lld documents were longer than the context of %lld tokens and were cut from the left\n",
+            static_cast<long long>(h.n_truncated), static_cast<long long>(ctx_limit));
 
     // Grouping: n_seq documents share a forward pass of at most n_batch tokens (a longer
     // document goes alone). The grouping is recorded so that a resumed scan repeats it.
@@ -238,7 +239,8 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
         Stats ck = Stats::read(ckpt);
         check_resumable(ck, h, sites, ckpt);
         if (ck.header.docs_done > 0 && opt.keep_rows != (ck.n_kept() > 0))
-            throw Error(ErrorKind::mismatch, ckpt, "kept_rows (--keep-rows) differs from this scan's; delete the checkpoint to start over");
+            throw Error(ErrorKind::mismatch, ckpt,
+                        "kept_rows (--keep-rows) differs from this scan's; delete the checkpoint to start over");
         const int64_t truncated = h.n_truncated;
         const std::string name = h.name;
         stats = std::move(ck);
@@ -260,27 +262,28 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     Accumulator acc(stats, opt, sigma_ref.get(), ctx.pool(), n_seq);
     if (opt.statistics) {
         for (size_t i = 0; i < sites.size(); ++i)
-            ctx.hooks().observe(model::HookSite::parse(sites[i]),
-                                [&acc, &report, i](const model::ConstRows& rows) {
-                                    const double t = now_seconds();
-                                    acc.observe(i, rows);
-                                    report.statistics_seconds += now_seconds() - t;
-                                });
+            ctx.hooks().observe(model::HookSite::parse(sites[i]), [&acc, &report, i](const model::ConstRows& rows) {
+                const double t = now_seconds();
+                acc.observe(i, rows);
+                report.statistics_seconds += now_seconds() - t;
+            });
     }
 
     // --keep-rows: each document's last row at every site, in document order.
     std::vector<BatchDoc> kept_batch;
     if (opt.keep_rows) {
         for (size_t i = 0; i < sites.size(); ++i)
-            ctx.hooks().observe(model::HookSite::parse(sites[i]), [&stats, &kept_batch, i](const model::ConstRows& rows) {
-                const size_t E = static_cast<size_t>(rows.n_embd), n_sites = stats.sites.size();
-                const size_t base = stats.kept_docs.size() - kept_batch.size();
-                for (size_t k = 0; k < kept_batch.size(); ++k) {
-                    const BatchDoc& d = kept_batch[k];
-                    const float* src = rows.row(d.first_row + d.n_rows - 1);
-                    std::copy(src, src + E, stats.kept_rows.begin() + static_cast<ptrdiff_t>(((base + k) * n_sites + i) * E));
-                }
-            });
+            ctx.hooks().observe(
+                model::HookSite::parse(sites[i]), [&stats, &kept_batch, i](const model::ConstRows& rows) {
+                    const size_t E = static_cast<size_t>(rows.n_embd), n_sites = stats.sites.size();
+                    const size_t base = stats.kept_docs.size() - kept_batch.size();
+                    for (size_t k = 0; k < kept_batch.size(); ++k) {
+                        const BatchDoc& d = kept_batch[k];
+                        const float* src = rows.row(d.first_row + d.n_rows - 1);
+                        std::copy(src, src + E,
+                                  stats.kept_rows.begin() + static_cast<ptrdiff_t>(((base + k) * n_sites + i) * E));
+                    }
+                });
     }
 
     auto write_checkpoint = [&](int64_t done) {
@@ -315,8 +318,10 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
                 const int32_t t = v[static_cast<size_t>(p)];
                 batch.add(t, static_cast<int32_t>(p), slot, false);
                 bool count = true;
-                if (opt.policy == PositionPolicy::last) count = p + 1 == len;
-                else if (opt.policy == PositionPolicy::content) count = !(t == tok->bos_id() || tok->is_control(t));
+                if (opt.policy == PositionPolicy::last)
+                    count = p + 1 == len;
+                else if (opt.policy == PositionPolicy::content)
+                    count = !(t == tok->bos_id() || tok->is_control(t));
                 counted.push_back(count ? 1 : 0);
             }
             ++next;

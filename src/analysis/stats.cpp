@@ -136,7 +136,8 @@ Stats Stats::read(const std::string& path) {
     StatsHeader& h = st.header;
     h.format_version = static_cast<int>(f->get_uint(key("format_version")));
     if (h.format_version != 1)
-        throw_input(path, key("format_version") + ": version " + std::to_string(h.format_version) + " is not supported");
+        throw_input(path,
+                    key("format_version") + ": version " + std::to_string(h.format_version) + " is not supported");
     h.critdim_version = f->get_string(key("critdim_version"));
     h.name = f->get_string(key("name"));
     h.model_path = f->get_string(key("model.path"));
@@ -202,7 +203,8 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
     same("add_bos", ha.add_bos, hb.add_bos);
     if (!hb.complete) throw_input(b_name, "is a checkpoint of an unfinished scan, not a stats file");
     if (a.kept_docs.empty() != b.kept_docs.empty() && ha.n_docs > 0 && hb.n_docs > 0)
-        throw Error(ErrorKind::mismatch, b_name, "kept_rows: one file holds its documents' rows (--keep-rows), the other not");
+        throw Error(ErrorKind::mismatch, b_name,
+                    "kept_rows: one file holds its documents' rows (--keep-rows), the other not");
 
     // Shards of one corpus keep the corpus; different corpora are listed one after the other,
     // and b's document indices move past a's documents.
@@ -232,10 +234,10 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
         x.massive_first[i] += y.massive_first[i];
         // The larger |x| wins; on a tie the earlier document (then position), as one pass keeps.
         const int64_t y_doc = y.max_doc[i] < 0 ? -1 : y.max_doc[i] + doc_offset;
-        const bool take = y.max_abs[i] > x.max_abs[i] ||
-                          (y.max_abs[i] == x.max_abs[i] && y_doc >= 0 &&
-                           (x.max_doc[i] < 0 || y_doc < x.max_doc[i] ||
-                            (y_doc == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
+        const bool take =
+            y.max_abs[i] > x.max_abs[i] ||
+            (y.max_abs[i] == x.max_abs[i] && y_doc >= 0 &&
+             (x.max_doc[i] < 0 || y_doc < x.max_doc[i] || (y_doc == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
         if (take) {
             x.max_abs[i] = y.max_abs[i];
             x.max_value[i] = y.max_value[i];

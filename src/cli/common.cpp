@@ -1,9 +1,8 @@
 #include "cli/common.hpp"
 
-#include <memory>
-
 #include <charconv>
 #include <cstdio>
+#include <memory>
 
 namespace critdim::cli {
 
@@ -43,8 +42,9 @@ std::function<std::string(const std::string&)> chat_prompt_renderer(const tokeni
     } else {
         source = tok.chat_template();
         if (source.empty())
-            throw_usage(where + " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
-                                "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
+            throw_usage(where +
+                        " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
+                        "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
     }
     auto chat = std::make_shared<const tokenizer::ChatTemplate>(source, origin);
     tokenizer::ChatRenderOptions options;

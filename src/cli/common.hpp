@@ -2,8 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 

@@ -1,9 +1,9 @@
 // critdim info MODEL [--json]: architecture, sizes, tensor types, tokenizer, chat template.
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 #include <variant>
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"

@@ -51,19 +51,24 @@ steer::PositionPolicy parse_positions_option(const std::string& text) {
 }  // namespace
 
 void register_vector(CLI::App& app) {
-    auto* cmd = app.add_subcommand("vector", "a steering plan from two scans: difference of means or PCA, whole or masked");
+    auto* cmd =
+        app.add_subcommand("vector", "a steering plan from two scans: difference of means or PCA, whole or masked");
     static steer::VectorOptions o;
     static std::string out, layers, method = "mean", norm = "match-whole", positions = "all";
     static bool json = false;
     cmd->add_option("--pos", o.pos, "stats file of the corpus to steer toward")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--neg", o.neg, "stats file of the corpus to steer away from")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--dims", o.dims_path, "critical.json: mask the vector to its dimensions (Critical Dimension Steering)")
+    cmd->add_option("--neg", o.neg, "stats file of the corpus to steer away from")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--dims", o.dims_path,
+                    "critical.json: mask the vector to its dimensions (Critical Dimension Steering)")
         ->check(CLI::ExistingFile);
     cmd->add_option("--domain", o.domain, "the domain of --dims (default: the only one, or --pos's name)");
     cmd->add_option("--dim", o.dims, "mask to these dimensions (repeatable) instead of --dims");
     cmd->add_option("--layers", layers, "layer or range A..B, 0-based inclusive (default: every layer)");
     cmd->add_option("--point", o.point, "hook point of the statistics and the plan")->capture_default_str();
-    cmd->add_option("--method", method, "mean (difference of means) or pca (needs scan --keep-rows)")->capture_default_str();
+    cmd->add_option("--method", method, "mean (difference of means) or pca (needs scan --keep-rows)")
+        ->capture_default_str();
     cmd->add_flag("--center", o.center, "pca: subtract the mean difference first (repeng) instead of not (llama.cpp)");
     cmd->add_option("--norm", norm, "match-whole (masked vector at the whole vector's norm), unit or none")
         ->capture_default_str();
@@ -92,10 +97,15 @@ void register_vector(CLI::App& app) {
         if (json) {
             nlohmann::json j = nlohmann::json::array();
             for (const auto& r : report)
-                j.push_back({{"layer", r.layer}, {"whole_norm", r.whole_norm}, {"masked_norm", r.masked_norm}, {"scale", r.scale}});
-            std::printf("%s\n", nlohmann::json{{"plan", out}, {"comment", plan.comment}, {"layers", j}}.dump(2).c_str());
+                j.push_back({{"layer", r.layer},
+                             {"whole_norm", r.whole_norm},
+                             {"masked_norm", r.masked_norm},
+                             {"scale", r.scale}});
+            std::printf("%s\n",
+                        nlohmann::json{{"plan", out}, {"comment", plan.comment}, {"layers", j}}.dump(2).c_str());
         } else {
-            std::printf("%s: %s, layers %d..%d\n", out.c_str(), plan.comment.c_str(), report.front().layer, report.back().layer);
+            std::printf("%s: %s, layers %d..%d\n", out.c_str(), plan.comment.c_str(), report.front().layer,
+                        report.back().layer);
         }
     });
 }

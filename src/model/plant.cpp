@@ -79,7 +79,8 @@ Plant make_plant(const std::string& name, const SynthVocab& vocab, const PlantSh
         } else if (std::find(p.domain_words.begin(), p.domain_words.end(), t) != p.domain_words.end()) {
             p.role[id] = 3;
             p.domain_tokens.push_back(i);
-        } else if (harm != p.refusal_words.end()) {
+        } else if (harm != p.refusal_words.end() && vocab.tokens[id].compare(0, space.size(), space) == 0) {
+            // Only at the start of a word: "rob" inside "problem" is no harm word.
             p.role[id] = 4;
             p.refusal_tokens.push_back(i);
             harm_word_seen[static_cast<size_t>(harm - p.refusal_words.begin())] = true;
@@ -87,8 +88,9 @@ Plant make_plant(const std::string& name, const SynthVocab& vocab, const PlantSh
     }
     const bool all_words = std::all_of(harm_word_seen.begin(), harm_word_seen.end(), [](bool b) { return b; });
     if (!all_words || p.refusal_answer < 0) {
-        p.refusal_note = "not planted: the " + std::to_string(vocab.tokens.size()) +
-                         "-token vocabulary does not hold every harm word and the answer token (use --config small or larger)";
+        p.refusal_note =
+            "not planted: the " + std::to_string(vocab.tokens.size()) +
+            "-token vocabulary does not hold every harm word and the answer token (use --config small or larger)";
         for (auto& r : p.role)
             if (r >= 4) r = 0;
         p.refusal_tokens.clear();
@@ -96,7 +98,8 @@ Plant make_plant(const std::string& name, const SynthVocab& vocab, const PlantSh
     } else {
         p.refusal_dim = (first + n_embd / 6) % n_embd;
         // Large enough that one harm word among ~64 prompt tokens outweighs the random stream at the last layer.
-        p.refusal_gain = std::max(8.0f, 256.0f * std::sqrt(static_cast<float>(shape.n_layer) / static_cast<float>(n_embd)));
+        p.refusal_gain =
+            std::max(8.0f, 256.0f * std::sqrt(static_cast<float>(shape.n_layer) / static_cast<float>(n_embd)));
     }
     return p;
 }
@@ -121,18 +124,35 @@ std::function<void(int64_t, float*)> Plant::adjuster(const std::string& name, in
     std::vector<int64_t> clean = {digit_dim, domain_dim};
     if (refusal_dim >= 0) clean.push_back(refusal_dim);
     if (name == "token_embd.weight") {
-        return [self, clean](int64_t token, float* row) {
+        const int64_t E = n_cols;
+        return [self, clean, E](int64_t token, float* row) {
+            // Harm words get a quarter of the random part: as output rows (tied embeddings) they
+            // then almost never win the argmax, so a harmless answer does not wander into one
+            // and refuse itself.
+            if (self->role[static_cast<size_t>(token)] == 4)
+                for (int64_t i = 0; i < E; ++i) row[i] *= 0.25f;
             for (const int64_t d : clean) row[d] = 0.0f;
             const float v = self->detector_value;
             switch (self->role[static_cast<size_t>(token)]) {
-                case 1: row[self->massive_dim] = self->massive_value; break;
-                case 2: row[self->digit_dim] = v; break;
-                case 3: row[self->domain_dim] = v; break;
-                case 4: row[self->refusal_dim] = 0.1f * v; break;  // enough to saturate the transport head
+                case 1:
+                    row[self->massive_dim] = self->massive_value;
+                    break;
+                case 2:
+                    row[self->digit_dim] = v;
+                    break;
+                case 3:
+                    row[self->domain_dim] = v;
+                    break;
+                case 4:
+                    row[self->refusal_dim] = 0.1f * v;
+                    break;  // enough to saturate the transport head
                 // The answer reads the refusal dimension harder than the harm words do (with tied
                 // embeddings their rows are also output rows).
-                case 5: row[self->refusal_dim] = 4.0f * v; break;
-                default: break;
+                case 5:
+                    row[self->refusal_dim] = 4.0f * v;
+                    break;
+                default:
+                    break;
             }
         };
     }
@@ -142,8 +162,12 @@ std::function<void(int64_t, float*)> Plant::adjuster(const std::string& name, in
     if (name == "output_norm.weight") return [md](int64_t, float* row) { row[md] = 0.0f; };
     const int64_t rd = refusal_dim;
     if (name == "output.weight")  // untied models: only the answer token reads the refusal dimension
-        return [self, rd](int64_t token, float* row) {
-            if (rd >= 0) row[rd] = self->role[static_cast<size_t>(token)] == 5 ? 4.0f * self->detector_value : 0.0f;
+        return [self, rd, n_cols](int64_t token, float* row) {
+            if (rd < 0) return;
+            const uint8_t r = self->role[static_cast<size_t>(token)];
+            if (r == 4)
+                for (int64_t i = 0; i < n_cols; ++i) row[i] *= 0.25f;
+            row[rd] = r == 5 ? 4.0f * self->detector_value : 0.0f;
         };
     auto zero_clean = [clean](int64_t, float* row) {
         for (const int64_t d : clean) row[d] = 0.0f;

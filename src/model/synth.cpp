@@ -295,7 +295,8 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
     const bool tied = c.tied && arch != "gpt2" && arch != "phi3";  // llama.cpp requires their output.weight
     std::unique_ptr<Plant> plant;
     if (!o.plant.empty()) {
-        plant = std::make_unique<Plant>(make_plant(o.plant, vocab, PlantShape{arch, E, c.n_layer, H, Hkv, D, tied}, o.seed));
+        plant = std::make_unique<Plant>(
+            make_plant(o.plant, vocab, PlantShape{arch, E, c.n_layer, H, Hkv, D, tied}, o.seed));
         plant->write_metadata(w);
         // A planted world answers instructions, so it has a chat template for them.
         w.set("tokenizer.chat_template", gguf::Value::str(kPlantChatTemplate));

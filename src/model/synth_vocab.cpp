@@ -1,6 +1,7 @@
 #include "model/synth_vocab.hpp"
 
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "critdim/base.hpp"
@@ -38,12 +39,12 @@ const char* const kWords[] = {
 // ordinary words, so vocabularies large enough to hold them ("small" and up) hold each whole;
 // "tiny" holds none of them and gets no planted refusal.
 const char* const kSynthHarmWords[] = {
-    "kill",    "bomb",   "steal",   "hack",      "weapon",  "drug",     "illegal", "fake",     "poison",  "attack",
-    "murder",  "fraud",  "malware", "virus",     "exploit", "harm",     "violen",  "explosi",  "suicide", "sex",
-    "racis",   "hate",   "cheat",   "scam",      "counterfeit", "abuse", "caught", "commit",   "launder", "terror",
-    "stalk",   "threat", "manipulat", "evade",   "evasion", "gun",      "destroy", "theft",    "crime",   "rob",
-    "dangerous", "false", "spread", "brib",      "smuggl",  "harass",   "ransom",  "phish",    "identity", "porn",
-    "torture", "extort",
+    "kill",    "bomb",    "steal",  "hack",     "weapon",    "drug",    "illegal",     "fake",    "poison",
+    "attack",  "murder",  "fraud",  "malware",  "virus",     "exploit", "harm",        "violen",  "explosi",
+    "suicide", "sex",     "racis",  "hate",     "cheat",     "scam",    "counterfeit", "abuse",   "caught",
+    "commit",  "launder", "terror", "stalk",    "threat",    "manipul", "evade",       "evasion", "gun",
+    "destroy", "theft",   "crime",  "rob",      "dangerous", "false",   "spread",      "brib",    "smuggl",
+    "harass",  "ransom",  "phish",  "identity", "porn",      "torture", "extort",
 };
 const size_t kSynthHarmWordCount = sizeof(kSynthHarmWords) / sizeof(kSynthHarmWords[0]);
 // The planted refusal's answer, one token (" I cannot" once decoded).
@@ -141,12 +142,34 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
         return true;
     };
     for (int b = 0; b < 256; ++b) add(sym[b]);
-    // A merge "a b" is added only when both sides are tokens, so every merge is usable.
-    auto merge = [&](const std::string& a, const std::string& b) {
+    // A merge "a b" is added only when both sides are tokens, so every merge is usable; with
+    // `existing`, also when a + b is a token already (another pair made it).
+    std::map<std::string, int> rank;
+    auto merge = [&](const std::string& a, const std::string& b, bool existing = false) {
         if (!seen.count(a) || !seen.count(b)) return;
-        if (add(a + b)) v.merges.push_back(a + " " + b);
+        if (add(a + b) || (existing && seen.count(a + b) && !rank.count(a + " " + b))) {
+            rank.emplace(a + " " + b, static_cast<int>(v.merges.size()));
+            v.merges.push_back(a + " " + b);
+        }
     };
     const std::string space = sym[' '];  // "Ġ"
+    // What the merges so far make of one pre-token (its symbols: "Ġ" and ASCII letters): the
+    // adjacent pair of lowest rank merges first, as in every byte-level BPE tokenizer.
+    auto bpe_pieces = [&](const std::string& word) {
+        std::vector<std::string> p = {word.substr(0, space.size())};
+        for (size_t i = space.size(); i < word.size(); ++i) p.emplace_back(1, word[i]);
+        for (;;) {
+            size_t best = p.size();
+            int best_rank = 0;
+            for (size_t i = 0; i + 1 < p.size(); ++i) {
+                const auto it = rank.find(p[i] + " " + p[i + 1]);
+                if (it != rank.end() && (best == p.size() || it->second < best_rank)) best = i, best_rank = it->second;
+            }
+            if (best == p.size()) return p;
+            p[best] += p[best + 1];
+            p.erase(p.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+        }
+    };
     std::vector<const char*> words(std::begin(kWords), std::end(kWords));
     words.insert(words.end(), std::begin(kSynthHarmWords), std::end(kSynthHarmWords));
     for (const char* w : words) {
@@ -159,6 +182,17 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
         for (const char c : std::string(w + 1)) {
             merge(prefix, std::string(1, c));
             prefix += c;
+        }
+    }
+    // Earlier merges can leave a harm word in pieces ("Ġcomm" "it": "it" ranks first), so
+    // merges that join its pieces, left to right, make every spaced harm word one token.
+    for (const char* w : kSynthHarmWords) {
+        std::vector<std::string> pieces = bpe_pieces(space + w);
+        while (pieces.size() > 1) {
+            merge(pieces[0], pieces[1], true);
+            if (!rank.count(pieces[0] + " " + pieces[1])) break;  // the vocabulary is full
+            pieces[0] += pieces[1];
+            pieces.erase(pieces.begin() + 1);
         }
     }
     add(space + "I" + space + "cannot");  // no merge reaches it: only generated, never tokenized

@@ -29,7 +29,8 @@ std::vector<int64_t> dims_from_critical(const std::string& path, const std::stri
     } catch (const json::exception& e) {
         throw_input(path, std::string("not valid JSON: ") + e.what());
     }
-    if (!j.is_object() || j.value("format", "") != "critdim.critical" || !j.contains("domains") || !j["domains"].is_array())
+    if (!j.is_object() || j.value("format", "") != "critdim.critical" || !j.contains("domains") ||
+        !j["domains"].is_array())
         throw_input(path, "not a critical.json file (format 'critdim.critical' with a 'domains' list)");
     const json& domains = j["domains"];
     std::vector<std::string> names;
@@ -55,11 +56,13 @@ std::vector<int64_t> dims_from_critical(const std::string& path, const std::stri
     for (size_t k = 0; k < d["dims"].size(); ++k) {
         const json& e = d["dims"][k];
         const std::string where = "domains[" + std::to_string(pick) + "].dims[" + std::to_string(k) + "].dim";
-        if (!e.is_object() || !e.contains("dim") || !e["dim"].is_number_integer()) throw_input(path, where + ": expected an integer");
+        if (!e.is_object() || !e.contains("dim") || !e["dim"].is_number_integer())
+            throw_input(path, where + ": expected an integer");
         const auto dim = e["dim"].get<int64_t>();
         if (dim < 0 || dim >= n_embd)
-            throw Error(ErrorKind::mismatch, path, where + ": " + std::to_string(dim) + " is outside the model's " +
-                                                       std::to_string(n_embd) + " dimensions");
+            throw Error(ErrorKind::mismatch, path,
+                        where + ": " + std::to_string(dim) + " is outside the model's " + std::to_string(n_embd) +
+                            " dimensions");
         dims.push_back(dim);
     }
     if (dims.empty()) throw_input(path, "domain '" + target + "' has no dimensions (nothing passed the criterion)");
@@ -121,19 +124,22 @@ Plan build_vector_plan(const VectorOptions& o, std::vector<VectorLayer>* layers_
     const analysis::Stats pos = analysis::Stats::read(o.pos);
     const analysis::Stats neg = analysis::Stats::read(o.neg);
     if (pos.header.model_hash != neg.header.model_hash)
-        throw Error(ErrorKind::mismatch, o.neg, "model.hash differs from " + o.pos + "'s: the statistics come from different models");
+        throw Error(ErrorKind::mismatch, o.neg,
+                    "model.hash differs from " + o.pos + "'s: the statistics come from different models");
     if (pos.sites != neg.sites) throw Error(ErrorKind::mismatch, o.neg, "sites differ from " + o.pos + "'s");
     const int64_t E = pos.n_embd();
     const auto n_layer = static_cast<int>(pos.header.n_layer);
     const int last = o.layer_last < 0 ? n_layer - 1 : o.layer_last;
     if (o.layer_first < 0 || o.layer_first > last || last >= n_layer)
-        throw_usage("--layers: " + std::to_string(o.layer_first) + ".." + std::to_string(last) + " is outside the model's " +
-                    std::to_string(n_layer) + " layers");
+        throw_usage("--layers: " + std::to_string(o.layer_first) + ".." + std::to_string(last) +
+                    " is outside the model's " + std::to_string(n_layer) + " layers");
 
     std::vector<int64_t> dims = o.dims;
     if (!o.dims_path.empty()) dims = dims_from_critical(o.dims_path, o.domain, pos.header.name, E);
     for (const int64_t d : dims)
-        if (d < 0 || d >= E) throw_usage("--dims: " + std::to_string(d) + " is outside the model's " + std::to_string(E) + " dimensions");
+        if (d < 0 || d >= E)
+            throw_usage("--dims: " + std::to_string(d) + " is outside the model's " + std::to_string(E) +
+                        " dimensions");
     std::sort(dims.begin(), dims.end());
     dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
     const bool masked = !dims.empty();
@@ -141,7 +147,8 @@ Plan build_vector_plan(const VectorOptions& o, std::vector<VectorLayer>* layers_
     if (o.method == VectorMethod::pca) {
         for (const auto* st : {&pos, &neg})
             if (st->n_kept() == 0)
-                throw_usage((st == &pos ? o.pos : o.neg) + ": holds no rows; scan it with --keep-rows for --method pca");
+                throw_usage((st == &pos ? o.pos : o.neg) +
+                            ": holds no rows; scan it with --keep-rows for --method pca");
         if (pos.n_kept() != neg.n_kept())
             throw Error(ErrorKind::mismatch, o.neg,
                         std::to_string(neg.n_kept()) + " rows, but " + o.pos + " has " + std::to_string(pos.n_kept()) +
@@ -161,22 +168,24 @@ Plan build_vector_plan(const VectorOptions& o, std::vector<VectorLayer>* layers_
     for (int layer = o.layer_first; layer <= last; ++layer) {
         const std::string site = o.point + "." + std::to_string(layer);
         const auto it = std::find(pos.sites.begin(), pos.sites.end(), site);
-        if (it == pos.sites.end()) throw_usage(o.pos + ": has no statistics at " + site + " (scan --points " + o.point + ")");
+        if (it == pos.sites.end())
+            throw_usage(o.pos + ": has no statistics at " + site + " (scan --points " + o.point + ")");
         const auto si = static_cast<size_t>(it - pos.sites.begin());
         std::vector<double> whole(static_cast<size_t>(E));
         if (o.method == VectorMethod::mean) {
             for (const auto* st : {&pos, &neg})
-                if (st->count[si] == 0)
-                    throw_input(st == &pos ? o.pos : o.neg, "no tokens were counted at " + site);
+                if (st->count[si] == 0) throw_input(st == &pos ? o.pos : o.neg, "no tokens were counted at " + site);
             for (int64_t d = 0; d < E; ++d)
                 whole[static_cast<size_t>(d)] = pos.s.sum[pos.at(si, d)] / static_cast<double>(pos.count[si]) -
                                                 neg.s.sum[neg.at(si, d)] / static_cast<double>(neg.count[si]);
         } else {
-            std::vector<std::vector<double>> diffs(static_cast<size_t>(pos.n_kept()), std::vector<double>(static_cast<size_t>(E)));
+            std::vector<std::vector<double>> diffs(static_cast<size_t>(pos.n_kept()),
+                                                   std::vector<double>(static_cast<size_t>(E)));
             for (int64_t k = 0; k < pos.n_kept(); ++k) {
                 const float* p = pos.kept_row(k, si);
                 const float* n = neg.kept_row(k, si);
-                for (int64_t d = 0; d < E; ++d) diffs[static_cast<size_t>(k)][static_cast<size_t>(d)] = double{p[d]} - double{n[d]};
+                for (int64_t d = 0; d < E; ++d)
+                    diffs[static_cast<size_t>(k)][static_cast<size_t>(d)] = double{p[d]} - double{n[d]};
             }
             whole = principal_direction(diffs, o.center);
         }
@@ -195,7 +204,8 @@ Plan build_vector_plan(const VectorOptions& o, std::vector<VectorLayer>* layers_
         }
         iv.layers.push_back(layer);
         for (const double x : v) iv.values.data.push_back(static_cast<float>(x * r.scale));
-        per_layer.push_back({{"layer", layer}, {"whole_norm", r.whole_norm}, {"masked_norm", r.masked_norm}, {"scale", r.scale}});
+        per_layer.push_back(
+            {{"layer", layer}, {"whole_norm", r.whole_norm}, {"masked_norm", r.masked_norm}, {"scale", r.scale}});
         report.push_back(r);
     }
     iv.values.n_rows = static_cast<int64_t>(iv.layers.size());
@@ -208,8 +218,8 @@ Plan build_vector_plan(const VectorOptions& o, std::vector<VectorLayer>* layers_
     plan.model.n_layer = n_layer;
     plan.alpha = o.alpha;
     plan.interventions.push_back(std::move(iv));
-    plan.comment = std::string(masked ? "Critical Dimension Steering" : "whole-vector steering") + ": " + method_name(o.method) +
-                   " of " + pos.header.name + " minus " + neg.header.name;
+    plan.comment = std::string(masked ? "Critical Dimension Steering" : "whole-vector steering") + ": " +
+                   method_name(o.method) + " of " + pos.header.name + " minus " + neg.header.name;
     json prov = {{"tool", "critdim vector"},
                  {"critdim_version", CRITDIM_VERSION},
                  {"method", method_name(o.method)},

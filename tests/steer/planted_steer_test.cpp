@@ -36,13 +36,16 @@ World make_world(const std::string& arch, uint64_t seed) {
     const auto f = gguf::File::open(w.model);
     w.refusal_dim = f->get_int_array("critdim.plant.refusal_dims").at(0);
     w.digit_dim = f->get_int_array("critdim.plant.digit_dims").at(0);
-    for (const int64_t t : f->get_int_array("critdim.plant.digit_tokens")) w.digit_tokens.push_back(static_cast<int32_t>(t));
+    for (const int64_t t : f->get_int_array("critdim.plant.digit_tokens"))
+        w.digit_tokens.push_back(static_cast<int32_t>(t));
     return w;
 }
 
 // Documents [first, first + n) of a shared corpus, one per line.
 std::vector<std::string> prompts(const std::string& spec, size_t first, size_t n) {
-    const auto docs = analysis::read_corpus(analysis::CorpusSpec::parse(spec.rfind("csv:", 0) == 0 ? spec : spec));
+    analysis::CorpusSpec c = analysis::CorpusSpec::parse(spec);
+    if (c.format == analysis::CorpusFormat::csv) c.field = "goal";  // AdvBench's instruction column
+    const auto docs = analysis::read_corpus(c);
     std::vector<std::string> out;
     for (size_t i = first; i < first + n && i < docs.size(); ++i) out.push_back(docs[i].text);
     return out;
@@ -79,17 +82,20 @@ void check_refusal(const std::string& arch, uint64_t seed) {
     const std::string harm = write_lines(w.dir + "/harm.txt", prompts(advbench(), 0, 24));
     const std::string safe = write_lines(w.dir + "/safe.txt", prompts(harmless(), 0, 24));
     for (const auto& c : {harm, safe}) {
-        const auto r = run_critdim({"scan", w.model, "--corpus", c, "--chat", "--policy", "last", "-t", "1", "--out", c + ".stats"});
+        const auto r = run_critdim(
+            {"scan", w.model, "--corpus", c, "--chat", "--policy", "last", "-t", "1", "--out", c + ".stats"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
-    auto r = run_critdim({"find", "--domain", harm + ".stats", "--vs", safe + ".stats", "--k", "1", "--out", w.dir + "/crit.json"});
+    auto r = run_critdim(
+        {"find", "--domain", harm + ".stats", "--vs", safe + ".stats", "--k", "1", "--out", w.dir + "/crit.json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto crit = nlohmann::json::parse(std::ifstream(w.dir + "/crit.json"));
     ASSERT_EQ(crit["domains"][0]["dims"].size(), 1u);
     EXPECT_EQ(crit["domains"][0]["dims"][0]["dim"], w.refusal_dim);
 
     const std::string plan = w.dir + "/cds.json";
-    r = run_critdim({"vector", "--pos", harm + ".stats", "--neg", safe + ".stats", "--dims", w.dir + "/crit.json", "--out", plan});
+    r = run_critdim(
+        {"vector", "--pos", harm + ".stats", "--neg", safe + ".stats", "--dims", w.dir + "/crit.json", "--out", plan});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto eval_harm = prompts(advbench(), 24, 12);
     const auto eval_safe = prompts(harmless(), 24, 12);
@@ -112,10 +118,13 @@ TEST(PlantedSteer, RefusalDimensionIsFoundAndSteeringAwayComplies) {
 
 TEST(PlantedSteer, DigitDetectorPlanRaisesDigitProbability) {
     const World w = make_world("llama", 4);
-    const std::string digits = write_lines(w.dir + "/digits.txt", {"12 + 30 = 42", "7 * 8 = 56", "100 / 4 = 25", "3 * 3 = 9"});
-    const std::string plain = write_lines(w.dir + "/plain.txt", {"once upon a time", "she went to the house", "the old story", "they were happy"});
+    const std::string digits =
+        write_lines(w.dir + "/digits.txt", {"12 + 30 = 42", "7 * 8 = 56", "100 / 4 = 25", "3 * 3 = 9"});
+    const std::string plain = write_lines(
+        w.dir + "/plain.txt", {"once upon a time", "she went to the house", "the old story", "they were happy"});
     for (const auto& c : {digits, plain}) {
-        const auto r = run_critdim({"scan", w.model, "--corpus", c, "--policy", "content", "-t", "1", "--out", c + ".stats"});
+        const auto r =
+            run_critdim({"scan", w.model, "--corpus", c, "--policy", "content", "-t", "1", "--out", c + ".stats"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
     VectorOptions o;

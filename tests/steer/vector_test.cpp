@@ -28,7 +28,8 @@ std::string write_stats(const std::string& name, int64_t count, F mean, const st
     st.header.policy = "last";
     for (size_t site = 0; site < 2; ++site) {
         st.count[site] = count;
-        for (int64_t d = 0; d < kEmbd; ++d) st.s.sum[st.at(site, d)] = mean(static_cast<int>(site), d) * static_cast<double>(count);
+        for (int64_t d = 0; d < kEmbd; ++d)
+            st.s.sum[st.at(site, d)] = mean(static_cast<int>(site), d) * static_cast<double>(count);
     }
     const std::string path = critdim::test::temp_dir("vector") + "/" + name + ".stats";
     st.write(path);
@@ -36,9 +37,12 @@ std::string write_stats(const std::string& name, int64_t count, F mean, const st
 }
 
 std::string pos_stats() {
-    return write_stats("pos", 4, [](int layer, int64_t d) { return layer == 0 ? (d == 1 ? 3.0 : 1.0) : 2.0 * double(d); });
+    return write_stats("pos", 4,
+                       [](int layer, int64_t d) { return layer == 0 ? (d == 1 ? 3.0 : 1.0) : 2.0 * double(d); });
 }
-std::string neg_stats() { return write_stats("neg", 8, [](int, int64_t) { return 1.0; }); }
+std::string neg_stats() {
+    return write_stats("neg", 8, [](int, int64_t) { return 1.0; });
+}
 
 std::string write_critical(const std::string& body) {
     const std::string path = critdim::test::temp_dir("vector") + "/critical.json";
@@ -93,7 +97,7 @@ TEST(Vector, MaskedToTheCriticalDimsAtTheWholeNorm) {
     ASSERT_EQ(layers.size(), 1u);
     EXPECT_NEAR(layers[0].whole_norm, whole, 1e-12);
     EXPECT_NEAR(layers[0].masked_norm, masked, 1e-12);
-    EXPECT_NEAR(row_norm(iv.values, 0), whole, 1e-5);               // match-whole: equal budget
+    EXPECT_NEAR(row_norm(iv.values, 0), whole, 1e-5);                         // match-whole: equal budget
     EXPECT_NEAR(iv.values.row(0)[1] / iv.values.row(0)[0], 5.0 / 3.0, 1e-6);  // direction kept
 
     o.norm = VectorNorm::unit;
@@ -136,7 +140,8 @@ TEST(Vector, PcaOfPairedRowsHasTheMeanDifferenceSign) {
     EXPECT_NEAR(std::hypot(v[1], v[2]), 2.0, 1e-5);  // scaled to the mean projection (mean c = 2)
     // The same signed direction with the mean difference removed first (repeng's centring).
     o.center = true;
-    const float* w = build_vector_plan(o).interventions[0].values.row(0);
+    const Plan centred = build_vector_plan(o);
+    const float* w = centred.interventions[0].values.row(0);
     EXPECT_GT(w[1], 0.0f);
     EXPECT_NEAR(w[2] / w[1], 0.8 / 0.6, 1e-4);
 }
@@ -154,7 +159,8 @@ void expect_refused(const VectorOptions& o, ErrorKind kind, const std::string& t
 TEST(Vector, RefusesWhatItCannotBuild) {
     VectorOptions o;
     o.pos = pos_stats();
-    o.neg = write_stats("other", 2, [](int, int64_t) { return 0.0; }, "xxh3_64:2");
+    o.neg = write_stats(
+        "other", 2, [](int, int64_t) { return 0.0; }, "xxh3_64:2");
     expect_refused(o, ErrorKind::mismatch, "statistics come from different models");
     o.neg = neg_stats();
     o.layer_last = 2;
@@ -176,17 +182,19 @@ TEST(Vector, RefusesWhatItCannotBuild) {
 
 TEST(VectorCli, WritesAPlanAndRefusesBadOptions) {
     const std::string out = critdim::test::temp_dir("vector") + "/cli-plan.json";
-    auto r = critdim::test::run_critdim({"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--dim", "1", "--layers", "0..1",
-                                         "--norm", "none", "--out", out, "--json"});
+    auto r = critdim::test::run_critdim({"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--dim", "1", "--layers",
+                                         "0..1", "--norm", "none", "--out", out, "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Plan p = load_plan(out);
     EXPECT_EQ(p.interventions[0].dims, (std::vector<int64_t>{1}));
     EXPECT_FLOAT_EQ(p.interventions[0].values.row(0)[0], 2.0f);
     EXPECT_EQ(nlohmann::json::parse(r.out)["layers"].size(), 2u);
-    r = critdim::test::run_critdim({"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--layers", "3..1", "--out", out});
+    r = critdim::test::run_critdim(
+        {"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--layers", "3..1", "--out", out});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--layers: '3..1'"), std::string::npos) << r.err;
-    r = critdim::test::run_critdim({"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--norm", "big", "--out", out});
+    r = critdim::test::run_critdim(
+        {"vector", "--pos", pos_stats(), "--neg", neg_stats(), "--norm", "big", "--out", out});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--norm: 'big'"), std::string::npos) << r.err;
 }
