@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 namespace critdim::test {
 
 std::string source_dir() { return CRITDIM_SOURCE_DIR; }
+std::string critdim_binary() { return CRITDIM_BINARY; }
 
 const std::string& shared_dir() {
     static const std::string dir = [] {

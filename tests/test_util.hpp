@@ -23,5 +23,6 @@ RunResult run_critdim(const std::vector<std::string>& args);
 int spawn_critdim(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path);
 
 std::string source_dir();
+std::string critdim_binary();  // the critdim executable under test
 
 }  // namespace critdim::test

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -55,12 +57,14 @@ TEST(CliGenerate, ContextOverflowIsAUsageError) {
 
 TEST(CliGenerate, ChatNeedsATemplateAndRendersTheBuiltInOne) {
     const std::string model = test::temp_dir("chat") + "/qwen.gguf";
-    ASSERT_EQ(test::run_critdim({"synth", "--arch", "qwen2", "--config", "tiny", "--seed", "2", "--out", model}).exit_code, 0);
+    ASSERT_EQ(
+        test::run_critdim({"synth", "--arch", "qwen2", "--config", "tiny", "--seed", "2", "--out", model}).exit_code,
+        0);
     auto r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("has no tokenizer.chat_template; name one with --chat-template"), std::string::npos) << r.err;
-    r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat", "--chat-template", "chatml", "--system",
-                           "Be brief.", "--json"});
+    r = test::run_critdim({"generate", model, "--prompt", "hi", "-n", "2", "--chat", "--chat-template", "chatml",
+                           "--system", "Be brief.", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     // is far longer than the two-word prompt alone.
@@ -148,6 +152,34 @@ TEST(CliEveryCommand, HasHelp) {
         EXPECT_EQ(r.exit_code, 0) << cmd;
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
     }
+}
+
+}  // namespace
+}  // namespace critdim
+
+namespace critdim {
+namespace {
+
+// The README's main job (scripts/demo.sh): scan -> find -> explain -> vector -> generate on the
+// planted model; the planted refusal dimension is found and steering through it alone complies.
+TEST(Demo, MainJobRunsEndToEnd) {
+    const std::string out = test::temp_dir("demo");
+    const std::string bin = test::critdim_binary();
+    const std::string build = bin.substr(0, bin.rfind("/src/cli/"));
+    const std::string cmd = "CRITDIM_DEMO_OUT='" + out + "' bash '" + test::source_dir() + "/scripts/demo.sh' '" +
+                            build + "' > '" + out + "/stdout.txt' 2> '" + out + "/stderr.txt'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream f(out + "/stdout.txt");
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    for (const char* file :
+         {"critical-refusal.json", "critical-math.json", "report.html", "cds-refusal.json", "whole-refusal.json"})
+        EXPECT_TRUE(std::filesystem::exists(out + "/" + file)) << file;
+    // unsteered refuses; the critical-dimension plan at alpha -0.3 does not
+    const size_t first = text.find("I cannot");
+    ASSERT_NE(first, std::string::npos) << text;
+    const size_t unsteered_end = text.find('\n', first);
+    const size_t cds_end = text.find('\n', unsteered_end + 1);
+    EXPECT_EQ(text.substr(unsteered_end + 1, cds_end - unsteered_end - 1).find("I cannot"), std::string::npos) << text;
 }
 
 }  // namespace
