@@ -121,43 +121,67 @@ public:
 
     int size() const { return n_threads_; }
 
+    // Runs fn(ith, nth) once on every thread (ith = 0 is the caller) and returns when all are
+    // done. For work that needs every thread (a barrier inside); parallel_for is the usual call.
     template <class F>
     void run(F&& fn) {
         using Fn = std::remove_reference_t<F>;
-        auto trampoline = [](void* ctx, int ith, int nth) { (*static_cast<Fn*>(ctx))(ith, nth); };
+        auto trampoline = [](void* ctx, int64_t ith, int64_t nth, int) {
+            (*static_cast<Fn*>(ctx))(int(ith), int(nth));
+        };
         run_impl(trampoline, const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
-    // Splits [0, n) into size() contiguous ranges and runs fn(begin, end) on each. Work too
-    // small to be worth waking the other threads (n * cost_per_item below ~64K operations)
-    // runs on the caller alone.
+    // Runs fn(begin, end, ith) over [0, n) in chunks that the threads take as they come free
+    // (ith: the thread running the chunk, for per-thread scratch). The caller works too and
+    // returns when every chunk is done; it does not wait for a worker that has not woken up
+    // (on a loaded machine the caller then does that worker's share). Work too small to be
+    // worth waking the other threads (n * cost_per_item below ~64K operations) runs on the
+    // caller alone.
     template <class F>
-    void parallel_for(int64_t n, F&& fn, int64_t cost_per_item = 1 << 16) {
+    void parallel_for_thread(int64_t n, F&& fn, int64_t cost_per_item = 1 << 16) {
         if (n <= 0) return;
         if (n_threads_ == 1 || n * cost_per_item < (int64_t{1} << 16)) {
-            fn(int64_t{0}, n);
+            fn(int64_t{0}, n, 0);
             return;
         }
-        run([&](int ith, int nth) {
-            const int64_t begin = n * ith / nth, end = n * (ith + 1) / nth;
-            if (begin < end) fn(begin, end);
-        });
+        using Fn = std::remove_reference_t<F>;
+        auto trampoline = [](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); };
+        chunked_impl(trampoline, const_cast<void*>(static_cast<const void*>(&fn)), n);
+    }
+    template <class F>
+    void parallel_for(int64_t n, F&& fn, int64_t cost_per_item = 1 << 16) {
+        parallel_for_thread(
+            n, [&fn](int64_t b, int64_t e, int) { fn(b, e); }, cost_per_item);
     }
 
     static int default_threads();
 
 private:
-    using JobFn = void (*)(void*, int, int);
+    // (ctx, a, b, ith): run() passes (ith, nth), chunked jobs (begin, end).
+    using JobFn = void (*)(void*, int64_t, int64_t, int);
     void run_impl(JobFn fn, void* ctx);
+    void chunked_impl(JobFn fn, void* ctx, int64_t n);
+    void publish(JobFn fn, void* ctx, bool chunked);
+    void run_chunks(int ith);
+    void record_error();
+    void rethrow_job_error();
     void worker(int ith);
 
     int n_threads_;
     std::vector<std::thread> threads_;
-    std::atomic<uint32_t> generation_{0};  // 32-bit: waits are plain futexes
-    std::atomic<int> pending_{0};
+    // Bit 0: the job is chunked; the rest counts jobs. 32-bit: waits are plain futexes.
+    std::atomic<uint32_t> generation_{0};
+    std::atomic<int> pending_{0};  // run(): workers still running
+    // Chunked jobs: job number << 32 | closed bit | workers inside. A worker joins with a
+    // compare-and-swap while the job is open; the caller closes it and waits for those inside.
+    std::atomic<uint64_t> entry_{0};
+    std::atomic<int64_t> next_chunk_{0};
+    std::atomic<int64_t> chunks_done_{0};
+    int64_t n_items_ = 0, grain_ = 1, n_chunks_ = 0;
     std::atomic<bool> stop_{false};
-    JobFn job_fn_ = nullptr;
-    void* job_ctx_ = nullptr;
+    std::atomic<JobFn> job_fn_{nullptr};
+    std::atomic<void*> job_ctx_{nullptr};
     std::exception_ptr job_error_;
     std::atomic<bool> has_error_{false};
 };

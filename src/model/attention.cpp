@@ -36,10 +36,9 @@ void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector
     // A short decode is not worth waking the other threads for.
     int64_t cost = 0;
     for (const Item& it : items) cost += (it.t1 - it.t0) * (a.positions[it.t1 - 1] + 1) * (hp.head_dim + hp.head_dim_v);
-    auto work = [&](int ith, int nth) {
+    auto work = [&](int64_t first_item, int64_t end_item, int ith) {
         std::vector<float>& sc = scratch[static_cast<size_t>(ith)];
-        const auto n_items = static_cast<int64_t>(items.size());
-        for (int64_t wi = n_items * ith / nth; wi < n_items * (ith + 1) / nth; ++wi) {
+        for (int64_t wi = first_item; wi < end_item; ++wi) {
             const Item& it = items[static_cast<size_t>(wi)];
             const int64_t rows = it.t1 - it.t0, kvh = it.head / group;
             int64_t lo = a.n_ctx, hi = 0;  // keys [lo, hi) that any row of the block may see
@@ -73,10 +72,11 @@ void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector
             }
         }
     };
+    const auto n_items = static_cast<int64_t>(items.size());
     if (cost < (int64_t{1} << 16))
-        work(0, 1);
+        work(0, n_items, 0);
     else
-        pool.run(work);
+        pool.parallel_for_thread(n_items, work, cost / n_items + 1);
 }
 
 }  // namespace critdim::model

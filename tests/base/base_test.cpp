@@ -98,6 +98,48 @@ TEST(ThreadPool, RunsEveryThreadAndPartitions) {
     }
 }
 
+// Chunked jobs and whole-pool jobs back to back: every item exactly once, ith in range, and
+// per-thread scratch never shared by two threads at once.
+TEST(ThreadPool, ChunkedAndWholePoolJobsInterleave) {
+    for (int n : {2, 3, 5}) {
+        ThreadPool pool(n);
+        std::vector<std::atomic<int>> busy(static_cast<size_t>(n));
+        for (int rep = 0; rep < 300; ++rep) {
+            const int64_t items = 1 + rep % 97;
+            std::vector<int> hits(static_cast<size_t>(items), 0);
+            std::atomic<bool> bad{false};
+            pool.parallel_for_thread(
+                items,
+                [&](int64_t b, int64_t e, int ith) {
+                    if (ith < 0 || ith >= n || busy[static_cast<size_t>(ith)].fetch_add(1) != 0) bad = true;
+                    for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+                    busy[static_cast<size_t>(ith)].fetch_sub(1);
+                },
+                int64_t{1} << 20);
+            ASSERT_FALSE(bad.load());
+            for (int h : hits) ASSERT_EQ(h, 1);
+            std::atomic<int> count{0};
+            pool.run([&](int, int) { count++; });
+            ASSERT_EQ(count.load(), n);
+        }
+    }
+}
+
+TEST(ThreadPool, ChunkedJobsPropagateExceptions) {
+    ThreadPool pool(3);
+    EXPECT_THROW(pool.parallel_for(
+                     100,
+                     [](int64_t b, int64_t) {
+                         if (b >= 50) throw std::runtime_error("chunk");
+                     },
+                     int64_t{1} << 20),
+                 std::runtime_error);
+    std::atomic<int64_t> sum{0};
+    pool.parallel_for(
+        100, [&](int64_t b, int64_t e) { sum += e - b; }, int64_t{1} << 20);
+    EXPECT_EQ(sum.load(), 100);
+}
+
 TEST(ThreadPool, PropagatesExceptions) {
     ThreadPool pool(2);
     EXPECT_THROW(pool.run([](int ith, int) {
