@@ -139,4 +139,11 @@ std::string chat_template_family(std::string_view source);
 // the known families when the name is unknown.
 const std::string& builtin_chat_template(std::string_view family);
 
+// One user turn (after an optional system turn) with the generation prompt, rendered by the
+// model's template or, when `template_name` is not empty, by that built-in one; bos_token and
+// eos_token are the vocabulary's. A model without a template and no override is a usage error
+// naming `where`. Tokenize the result with encode(text, false, true).
+std::string render_user_prompt(const Tokenizer& tok, const std::string& where, const std::string& user,
+                               const std::string& system, const std::string& template_name);
+
 }  // namespace critdim::tokenizer

@@ -72,4 +72,27 @@ const std::string& builtin_chat_template(std::string_view family) {
     return it->second;
 }
 
+std::string render_user_prompt(const Tokenizer& tok, const std::string& where, const std::string& user,
+                               const std::string& system, const std::string& template_name) {
+    std::string source;
+    std::string origin = where + ": tokenizer.chat_template";
+    if (!template_name.empty()) {
+        source = builtin_chat_template(template_name);
+        origin = "built-in chat template '" + template_name + "'";
+    } else {
+        source = tok.chat_template();
+        if (source.empty())
+            throw_usage(where + " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
+                                "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
+    }
+    const ChatTemplate chat(source, origin);
+    std::vector<ChatMessage> messages;
+    if (!system.empty()) messages.push_back({"system", system});
+    messages.push_back({"user", user});
+    ChatRenderOptions options;
+    if (tok.bos_id() >= 0) options.special_tokens["bos_token"] = tok.token_text(tok.bos_id());
+    if (tok.eos_id() >= 0) options.special_tokens["eos_token"] = tok.token_text(tok.eos_id());
+    return chat.render(messages, options);
+}
+
 }  // namespace critdim::tokenizer
