@@ -315,6 +315,7 @@ struct ReproduceOptions {
     uint64_t seed = 0;
     std::vector<double> alphas = {0.25, 0.5, 1, 2, 4, 8};
     int k = 10;                     // critical dimensions per subject
+    double gap = 0.30;  // find's frequency-gap threshold (METHOD.md 7.5)
     std::string layers = "middle";  // "middle", "all" (1 .. n_layer-1), or a list "3,4"
     int64_t advbench = 100;         // harmful prompts evaluated
     int64_t advbench_identify = 0;  // harmful prompts to identify (0: as many as advbench)

@@ -302,6 +302,7 @@ ReproduceSummary Runner::run() {
                                        subjects[0].identify.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
                                                                           4, subjects[0].identify.size())));
         scorer_->prepare(probe);
+        scorer_->score();  // the first pass pays for page faults and cold caches
         const auto t = Clock::now();
         scorer_->score();
         sec_per_token = seconds_since(t) / static_cast<double>(std::max<int64_t>(1, scorer_->tokens_per_pass()));
@@ -361,7 +362,8 @@ ReproduceSummary Runner::run() {
     ReproduceSummary summary;
     summary.estimate_seconds = est;
     if (o_.estimate_only) return summary;
-    n_steps_ = static_cast<int64_t>(subjects.size()) * 2 + 1;
+    n_steps_ = static_cast<int64_t>(subjects.size()) * 2 + 1 + (jailbreak ? 3 : 0) +
+               (jailbreak && !reference_tokens.empty() ? 2 : 0);
 
     // ---- identification: scans of each subject's identification questions (and the jailbreak sets).
     {
@@ -395,6 +397,7 @@ ReproduceSummary Runner::run() {
         stats.emplace_back(s.name, analysis::Stats::read(o_.out_dir + "/scan/mmlu." + s.name + ".stats"));
     analysis::FindOptions fo;
     fo.k = o_.k;
+    fo.gap = o_.gap;
     const std::vector<analysis::DomainResult> critical = analysis::find_critical(stats, {}, fo);
     write_file_atomic(o_.out_dir + "/critical.json", analysis::critical_json(critical, fo, stats[0].second));
     std::vector<std::vector<int64_t>> critical_dims;
@@ -561,6 +564,14 @@ ReproduceSummary Runner::run() {
     for (const auto& d : critical_dims)
         for (int64_t x : d) add(zero_dims, x);
     n_steps_ += static_cast<int64_t>(zero_dims.size() + rank_dims.size());
+    {
+        // The guess of how many dims the masking ablates is now a count.
+        const double ablate_now = static_cast<double>(zero_dims.size() + rank_dims.size()) * est_ablate_one;
+        est_total_ += ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
+        const double scale = est_run_ > 0 ? sec_run_ / est_run_ : 1.0;
+        note("masking: " + std::to_string(zero_dims.size()) + " dims zeroed, " + std::to_string(rank_dims.size()) +
+             " mean-ablated; remaining estimate " + duration_text(std::max(0.0, est_total_ - est_done_) * scale));
+    }
     json per_dim = json::object();  // "zero.12" -> per-subject evaluation accuracy
     for (const char* mode : {"zero", "mean"}) {
         const std::vector<int64_t>& dims = std::string(mode) == "zero" ? zero_dims : rank_dims;

@@ -45,7 +45,7 @@ TEST(EvalAblate, CommandRanksDimsAndReportsTableAndOverlap) {
     const std::string mmlu = test::data_dir() + "/mmlu/test/";
     for (const char* s : {"astronomy", "anatomy"}) {
         const auto r = critdim::test::run_critdim({"scan", test::stories(), "--corpus", mmlu + s + "_test.csv", "--out",
-                                                   dir + "/" + s + ".stats", "--ctx", "512", "--name", s, "-t", "2"});
+                                                   dir + "/" + s + ".stats", "--ctx", "128", "--name", s, "-t", "2"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
     auto r =
@@ -59,9 +59,9 @@ TEST(EvalAblate, CommandRanksDimsAndReportsTableAndOverlap) {
                                            "--subjects",
                                            "astronomy,anatomy",
                                            "--questions",
-                                           "6",
+                                           "4",
                                            "--ctx",
-                                           "512",
+                                           "128",
                                            "--stats",
                                            dir + "/astronomy.stats",
                                            "--ranks",

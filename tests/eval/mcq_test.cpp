@@ -90,7 +90,7 @@ TEST(EvalMcq, CliJsonAndSteering) {
                                            "--data",      data_dir() + "/mmlu",
                                            "--subjects",  "astronomy,anatomy",
                                            "--questions", "4",
-                                           "--ctx",       "512",
+                                           "--ctx",       "256",
                                            "-t",          "2",
                                            "--json"};
     auto r = critdim::test::run_critdim(base);

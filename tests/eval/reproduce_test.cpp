@@ -55,6 +55,14 @@ bool has_path(const nlohmann::json& j, const std::string& path, std::string& why
     return has_path(v, rest, why);
 }
 
+// 5 subjects x 6 questions, 8 AdvBench prompts: the CI-sized protocol (about a minute on 2 cores).
+std::vector<std::string> ci_args(const std::string& out) {
+    return {"reproduce", test::stories(), "--data", test::data_dir(), "--out", out, "--subjects",
+            "astronomy,anatomy,college_biology,high_school_mathematics,world_religions", "--questions", "6",
+            "--advbench", "8", "--max-tokens", "12", "--ppl-chunks", "2", "--ctx", "128", "--alphas", "1,4", "-k", "2",
+            "--gap", "0.1", "--ablate-top", "1", "--ranks", "1,10,100", "-t", "2"};
+}
+
 struct CiRun {
     std::string out;
     nlohmann::json results;
@@ -64,18 +72,7 @@ const CiRun& ci_run() {
     static const CiRun run = [] {
         CiRun r;
         r.out = critdim::test::temp_dir("reproduce") + "/out";
-        const auto res = critdim::test::run_critdim(
-            {"reproduce",    test::stories(),
-             "--data",       test::data_dir(),
-             "--out",        r.out,
-             "--subjects",   "astronomy,anatomy,college_biology,high_school_mathematics,world_religions",
-             "--questions",  "10",
-             "--advbench",   "8",
-             "--max-tokens", "12",
-             "--ppl-chunks", "2",
-             "--ctx",        "512",
-             "--alphas",     "1,4",
-             "-t",           "2"});
+        const auto res = critdim::test::run_critdim(ci_args(r.out));
         EXPECT_EQ(res.exit_code, 0) << res.err;
         EXPECT_NE(res.err.find("estimated run time"), std::string::npos) << res.err;
         r.results = nlohmann::json::parse(read_text_file(r.out + "/results.json"));
@@ -95,8 +92,8 @@ TEST(EvalReproduce, CiSizedRunHasEveryDocumentedField) {
     EXPECT_FALSE(r.results["jailbreak"].is_null());
     EXPECT_FALSE(r.results["coherence"].is_null());
     EXPECT_EQ(r.results["mmlu"]["subjects"].size(), 5u);
-    EXPECT_EQ(r.results["settings"]["n_identify"], 25);
-    EXPECT_EQ(r.results["settings"]["n_evaluate"], 25);
+    EXPECT_EQ(r.results["settings"]["n_identify"], 15);
+    EXPECT_EQ(r.results["settings"]["n_evaluate"], 15);
     EXPECT_EQ(r.results["jailbreak"]["n_evaluate"], 8);
     EXPECT_EQ(r.results["mmlu"]["scoring"], "multi-token");
     const auto& w = r.results["mmlu"]["wins"];
@@ -108,18 +105,7 @@ TEST(EvalReproduce, CiSizedRunHasEveryDocumentedField) {
 
 TEST(EvalReproduce, RerunSkipsEveryStepAndRedoesAMissingOne) {
     const CiRun& r = ci_run();
-    const std::vector<std::string> args = {
-        "reproduce",    test::stories(),
-        "--data",       test::data_dir(),
-        "--out",        r.out,
-        "--subjects",   "astronomy,anatomy,college_biology,high_school_mathematics,world_religions",
-        "--questions",  "10",
-        "--advbench",   "8",
-        "--max-tokens", "12",
-        "--ppl-chunks", "2",
-        "--ctx",        "512",
-        "--alphas",     "1,4",
-        "-t",           "2"};
+    const std::vector<std::string> args = ci_args(r.out);
     auto res = critdim::test::run_critdim(args);
     ASSERT_EQ(res.exit_code, 0) << res.err;
     auto again = nlohmann::json::parse(read_text_file(r.out + "/results.json"));
