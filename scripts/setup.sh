@@ -29,10 +29,5 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 [ "${1:-}" = "--build" ] && exit 0
 
-# The main job on the embedded default: a random-weight model critdim makes itself.
-mkdir -p out
-./build/src/cli/critdim synth --arch llama --config tiny --type q8_0 --seed 1 --out out/tiny-q8_0.gguf
-./build/src/cli/critdim info out/tiny-q8_0.gguf
-./build/src/cli/critdim generate out/tiny-q8_0.gguf --prompt "Once upon a time" -n 16
-./build/src/cli/critdim dump out/tiny-q8_0.gguf --tokens 1,2,3 --out out/dump
-echo "setup: done; arrays written to out/dump/ (logits.npy, resid_post.npy)"
+# The main job on the embedded default: scan -> find -> explain -> steer on a planted model.
+scripts/demo.sh build

@@ -98,19 +98,19 @@ SigmaAxis parse_sigma_axis(std::string_view text);
 // Per hook site and dimension. Every array is [n_sites * n_embd], site-major.
 struct SiteStats {
     std::vector<double> sum, sum_sq, sum_abs, max_abs;
-    std::vector<float> max_value;                   // signed value where |x| was largest
-    std::vector<int64_t> max_doc;                   // corpus index of that document (-1: none)
-    std::vector<int32_t> max_pos, max_token;        // its position and token
-    std::vector<int64_t> active_docs;               // documents where the dim was active (3-sigma)
-    std::vector<int64_t> active_tokens;             // counted tokens where it was active
-    std::vector<int64_t> massive_tokens;            // tokens (any position) where Sun et al.'s rule held
-    std::vector<int64_t> massive_first;             // ... of them at position 0
+    std::vector<float> max_value;             // signed value where |x| was largest
+    std::vector<int64_t> max_doc;             // corpus index of that document (-1: none)
+    std::vector<int32_t> max_pos, max_token;  // its position and token
+    std::vector<int64_t> active_docs;         // documents where the dim was active (3-sigma)
+    std::vector<int64_t> active_tokens;       // counted tokens where it was active
+    std::vector<int64_t> massive_tokens;      // tokens (any position) where Sun et al.'s rule held
+    std::vector<int64_t> massive_first;       // ... of them at position 0
     void resize(size_t n);
 };
 
 struct StatsHeader {
     int format_version = 1;
-    std::string name;          // the domain
+    std::string name;  // the domain
     std::string critdim_version = CRITDIM_VERSION;
     std::string model_path, model_hash, model_arch, model_type;
     int64_t n_embd = 0, n_layer = 0;
@@ -119,16 +119,17 @@ struct StatsHeader {
     int64_t corpus_docs = 0;          // documents in the whole corpus
     std::vector<std::string> shards;  // "i/n" each pass that contributed
     std::string policy, sigma_axis, sigma_ref_hash;
+    std::string prompt_format;  // how documents became prompts: "" (as they are) or "chat:TEMPLATE [system:TEXT]"
     double sigma_k = 3.0;
     double massive_abs = 100.0, massive_ratio = 1000.0;
     int64_t n_ctx = 0;
     int64_t n_batch = 0, n_seq = 0;  // how documents were grouped into forward passes
     bool add_bos = true;
-    bool complete = true;  // false in a checkpoint
-    int64_t docs_done = 0;         // checkpoint: documents of this shard already counted
-    int64_t n_docs = 0;            // documents counted
-    int64_t n_truncated = 0;       // documents cut from the left to fit n_ctx
-    int64_t n_tokens = 0;          // tokens run through the model
+    bool complete = true;     // false in a checkpoint
+    int64_t docs_done = 0;    // checkpoint: documents of this shard already counted
+    int64_t n_docs = 0;       // documents counted
+    int64_t n_truncated = 0;  // documents cut from the left to fit n_ctx
+    int64_t n_tokens = 0;     // tokens run through the model
 };
 
 struct Stats {
@@ -140,10 +141,20 @@ struct Stats {
     SiteStats s;
     std::vector<int64_t> active_any;  // [n_points * n_embd] documents where the dim was active at
                                       // any layer of the point (METHOD 7.4)
+    // scan --keep-rows: the stream at the last token of each document (the PCA steering
+    // vectors need one row per prompt). kept_rows is [n_kept][n_sites][n_embd].
+    std::vector<int64_t> kept_docs;  // corpus index of each kept document, in scan order
+    std::vector<float> kept_rows;
+    int64_t n_kept() const { return static_cast<int64_t>(kept_docs.size()); }
+    const float* kept_row(int64_t k, size_t site) const {
+        return kept_rows.data() + (static_cast<size_t>(k) * sites.size() + site) * static_cast<size_t>(header.n_embd);
+    }
 
     int64_t n_embd() const { return header.n_embd; }
     size_t n_sites() const { return sites.size(); }
-    size_t at(size_t site, int64_t dim) const { return site * static_cast<size_t>(header.n_embd) + static_cast<size_t>(dim); }
+    size_t at(size_t site, int64_t dim) const {
+        return site * static_cast<size_t>(header.n_embd) + static_cast<size_t>(dim);
+    }
     void init(const std::vector<std::string>& site_names, int64_t n_embd);
 
     void write(const std::string& path) const;  // GGUF, atomically (docs/formats.md)
@@ -165,25 +176,27 @@ struct ScanOptions {
     double sigma_k = 3.0;
     std::string sigma_ref;  // stats file for SigmaAxis::corpus
     double massive_abs = 100.0, massive_ratio = 1000.0;
-    int64_t n_ctx = 0;       // 0: the model's training context
-    int64_t n_batch = 512;   // tokens per forward pass
-    int n_seq = 0;           // documents per forward pass; 0: from n_batch and n_ctx
+    int64_t n_ctx = 0;      // 0: the model's training context
+    int64_t n_batch = 512;  // tokens per forward pass
+    int n_seq = 0;          // documents per forward pass; 0: from n_batch and n_ctx
     int shard = 0, n_shards = 1;
     std::string name;
-    bool add_bos = true;     // where the vocabulary adds one
+    bool add_bos = true;  // where the vocabulary adds one
     bool parse_special = false;
     int n_threads = 0;
     double checkpoint_seconds = 60.0;  // 0: none
     int64_t checkpoint_docs = 0;       // also after this many documents (0: off)
     bool progress = false;             // force the progress bar off a terminal
     bool statistics = true;            // false: the plain forward pass (benchmarks)
+    bool keep_rows = false;            // also store each document's last-token row (Stats::kept_rows)
     PromptFormatter format;            // empty: the document's text
+    std::string format_name;           // recorded in the stats file ("chat:model", ...); empty: plain text
 };
 
 struct ScanReport {
     int64_t n_docs = 0, n_tokens = 0, n_truncated = 0, resumed_from = 0;
-    double seconds = 0.0;          // everything, loading included
-    double forward_seconds = 0.0;  // the batches alone (forward passes and statistics)
+    double seconds = 0.0;             // everything, loading included
+    double forward_seconds = 0.0;     // the batches alone (forward passes and statistics)
     double statistics_seconds = 0.0;  // of which in the statistics observers
 };
 
@@ -214,8 +227,8 @@ struct FindOptions {
     bool gap_positive = false;  // paper: only dims more active in the domain
     bool pairwise = false;      // paper: the gap must hold against every other file, not the pool
     std::string point = "resid_post";
-    bool layer_mean = false;    // magnitude over layers: max (default) or mean
-    double min_ratio = 1.5;     // ratio: a layer is listed where the ratio is at least this
+    bool layer_mean = false;  // magnitude over layers: max (default) or mean
+    double min_ratio = 1.5;   // ratio: a layer is listed where the ratio is at least this
 };
 
 struct DimScore {

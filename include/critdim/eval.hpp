@@ -98,6 +98,9 @@ struct McqQuestion {
     std::string prompt;   // the rendered zero-shot prompt
     int answer = 0;       // 0..3
     std::string source;   // "FILE:LINE"
+    // Cloze scoring instead of letters: the four continuations themselves (e.g. " 42"), as
+    // lm-eval scores tasks whose choices are the answers' texts. Empty: " A" .. " D".
+    std::vector<std::string> continuations;
 };
 
 // Subjects of an MMLU folder: DIR/test/<s>_test.csv, else DIR/<s>_test.csv, else DIR/<s>.csv.
@@ -255,20 +258,12 @@ JailbreakResult run_jailbreak(Generator& gen, const std::vector<Instruction>& in
 std::string jailbreak_json(const JailbreakResult& r);
 
 // ---------------------------------------------------------------------------------------------
-// Plans from scan statistics: steering vectors (difference of means) and ablations.
+// Plans from scan statistics for ablations (steering vectors: steer::build_vector_plan).
 
 // Mean activation per dimension at a site ("resid_post.3"): sum / count, pooled over the files.
 std::vector<double> pooled_mean(const std::vector<const analysis::Stats*>& stats, const std::string& site);
 // Dimensions by magnitude, largest first: the maximum over the point's layers of mean |x|.
 std::vector<int64_t> magnitude_ranking(const analysis::Stats& stats, const std::string& point = "resid_post");
-
-// Whole-vector steering: v_l = mean(pos) - mean(neg) at resid_post.l for each layer l, one
-// `add` intervention. With `mask`, Critical Dimension Steering: v_l restricted to those dims and
-// rescaled to the whole vector's L2 norm at that layer (equal norm). The plan's alpha is 1.
-// (A small builder of the eval module; `critdim vector` builds the same plans from the command line.)
-steer::Plan diff_of_means_plan(const std::vector<const analysis::Stats*>& pos,
-                               const std::vector<const analysis::Stats*>& neg, const std::vector<int>& layers,
-                               const std::vector<int64_t>* mask, const std::string& label);
 
 // One dimension ablated at every block output resid_post.0 .. n_layer-1 (the embedding is not
 // touched), all positions: set to 0 (`zero`), or to its per-layer mean from `mean_stats` (`mean`).
@@ -315,7 +310,7 @@ struct ReproduceOptions {
     uint64_t seed = 0;
     std::vector<double> alphas = {0.25, 0.5, 1, 2, 4, 8};
     int k = 10;                     // critical dimensions per subject
-    double gap = 0.30;  // find's frequency-gap threshold (METHOD.md 7.5)
+    double gap = 0.30;              // find's frequency-gap threshold (METHOD.md 7.5)
     std::string layers = "middle";  // "middle", "all" (1 .. n_layer-1), or a list "3,4"
     int64_t advbench = 100;         // harmful prompts evaluated
     int64_t advbench_identify = 0;  // harmful prompts to identify (0: as many as advbench)

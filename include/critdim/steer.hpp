@@ -70,8 +70,8 @@ struct Intervention {
     bool all_dims = true;
     std::vector<int64_t> dims;  // when !all_dims; no repeats
     Op op = Op::add;
-    Values values;            // add, set, scale, mean
-    Values min, max;          // clamp (either may be empty)
+    Values values;    // add, set, scale, mean
+    Values min, max;  // clamp (either may be empty)
     double alpha = 1.0;
     PositionPolicy positions;
     BeyondModel beyond_model = BeyondModel::error;  // layers >= n_layer: refuse, or drop (llama.cpp)
@@ -135,6 +135,44 @@ private:
     std::shared_ptr<State> state_;
     std::vector<model::HookId> hook_ids_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Steering vectors from scan statistics (`critdim vector`, docs/steering.md).
+
+enum class VectorMethod {
+    mean,  // per layer: mean(pos) - mean(neg) over the counted tokens (difference of means)
+    pca,   // per layer: first principal direction of the paired row differences (scan --keep-rows)
+};
+enum class VectorNorm {
+    none,         // the masked vector as it is
+    match_whole,  // the masked vector scaled to the whole vector's norm, layer by layer (equal budget)
+    unit,         // every layer's vector scaled to norm 1
+};
+
+struct VectorOptions {
+    std::string pos, neg;       // stats files (analysis::Stats) of the two corpora
+    std::string dims_path;      // critical.json: mask to its dimensions (CDS); empty: whole vector
+    std::string domain;         // which domain of critical.json; empty: the only one, or pos's name
+    std::vector<int64_t> dims;  // an explicit mask instead of dims_path
+    std::string point = "resid_post";
+    int layer_first = 0, layer_last = -1;  // inclusive; -1: the last layer
+    VectorMethod method = VectorMethod::mean;
+    VectorNorm norm = VectorNorm::match_whole;
+    bool center = false;  // pca: subtract the mean difference first (repeng) rather than not (llama.cpp)
+    double alpha = 1.0;
+    PositionPolicy positions;
+};
+
+struct VectorLayer {
+    int layer = 0;
+    double whole_norm = 0.0;   // norm of the unmasked vector
+    double masked_norm = 0.0;  // norm of the masked vector before scaling
+    double scale = 1.0;        // what --norm multiplied it by
+};
+
+// One `add` intervention at `point` of each chosen layer, values per layer. Deterministic:
+// the same files and options give the same plan, byte for byte. Errors name the file and field.
+Plan build_vector_plan(const VectorOptions& options, std::vector<VectorLayer>* layers = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // llama.cpp control vectors. `direction.k` (k >= 1) is added, times its scale, to the output of

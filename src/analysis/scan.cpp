@@ -20,9 +20,8 @@ struct NameOf {
     int value;
     const char* name;
 };
-constexpr NameOf kPolicies[] = {{int(PositionPolicy::all), "all"},
-                                {int(PositionPolicy::content), "content"},
-                                {int(PositionPolicy::last), "last"}};
+constexpr NameOf kPolicies[] = {
+    {int(PositionPolicy::all), "all"}, {int(PositionPolicy::content), "content"}, {int(PositionPolicy::last), "last"}};
 constexpr NameOf kAxes[] = {{int(SigmaAxis::vector), "vector"},
                             {int(SigmaAxis::vector_robust), "vector-robust"},
                             {int(SigmaAxis::corpus), "corpus"}};
@@ -89,6 +88,7 @@ void check_resumable(const Stats& ck, const StatsHeader& want, const std::vector
     need("shards", ck.header.shards, want.shards);
     need("sites", ck.sites, sites);
     need("policy", ck.header.policy, want.policy);
+    need("prompt_format", ck.header.prompt_format, want.prompt_format);
     need("sigma.axis", ck.header.sigma_axis, want.sigma_axis);
     need("sigma.k", ck.header.sigma_k, want.sigma_k);
     need("sigma.ref_hash", ck.header.sigma_ref_hash, want.sigma_ref_hash);
@@ -180,6 +180,7 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     h.corpus_docs = static_cast<int64_t>(docs.size());
     h.shards = {std::to_string(opt.shard) + "/" + std::to_string(opt.n_shards)};
     h.policy = position_policy_name(opt.policy);
+    h.prompt_format = opt.format_name;
     h.sigma_axis = sigma_axis_name(opt.sigma_axis);
     h.sigma_k = opt.sigma_k;
     h.massive_abs = opt.massive_abs;
@@ -217,8 +218,10 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
         total_tokens += static_cast<int64_t>(v.size());
     }
     if (h.n_truncated > 0)
-        std::fprintf(stderr, "critdim: warning: %lld documents were longer than the context of %lld tokens and were cut from the left\n",
-                     static_cast<long long>(h.n_truncated), static_cast<long long>(ctx_limit));
+        std::fprintf(
+            stderr,
+            "critdim: warning: %lld documents were longer than the context of %lld tokens and were cut from the left\n",
+            static_cast<long long>(h.n_truncated), static_cast<long long>(ctx_limit));
 
     // Grouping: n_seq documents share a forward pass of at most n_batch tokens (a longer
     // document goes alone). The grouping is recorded so that a resumed scan repeats it.
@@ -235,6 +238,9 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     if (fs::exists(ckpt)) {
         Stats ck = Stats::read(ckpt);
         check_resumable(ck, h, sites, ckpt);
+        if (ck.header.docs_done > 0 && opt.keep_rows != (ck.n_kept() > 0))
+            throw Error(ErrorKind::mismatch, ckpt,
+                        "kept_rows (--keep-rows) differs from this scan's; delete the checkpoint to start over");
         const int64_t truncated = h.n_truncated;
         const std::string name = h.name;
         stats = std::move(ck);
@@ -256,12 +262,28 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
     Accumulator acc(stats, opt, sigma_ref.get(), ctx.pool(), n_seq);
     if (opt.statistics) {
         for (size_t i = 0; i < sites.size(); ++i)
-            ctx.hooks().observe(model::HookSite::parse(sites[i]),
-                                [&acc, &report, i](const model::ConstRows& rows) {
-                                    const double t = now_seconds();
-                                    acc.observe(i, rows);
-                                    report.statistics_seconds += now_seconds() - t;
-                                });
+            ctx.hooks().observe(model::HookSite::parse(sites[i]), [&acc, &report, i](const model::ConstRows& rows) {
+                const double t = now_seconds();
+                acc.observe(i, rows);
+                report.statistics_seconds += now_seconds() - t;
+            });
+    }
+
+    // --keep-rows: each document's last row at every site, in document order.
+    std::vector<BatchDoc> kept_batch;
+    if (opt.keep_rows) {
+        for (size_t i = 0; i < sites.size(); ++i)
+            ctx.hooks().observe(
+                model::HookSite::parse(sites[i]), [&stats, &kept_batch, i](const model::ConstRows& rows) {
+                    const size_t E = static_cast<size_t>(rows.n_embd), n_sites = stats.sites.size();
+                    const size_t base = stats.kept_docs.size() - kept_batch.size();
+                    for (size_t k = 0; k < kept_batch.size(); ++k) {
+                        const BatchDoc& d = kept_batch[k];
+                        const float* src = rows.row(d.first_row + d.n_rows - 1);
+                        std::copy(src, src + E,
+                                  stats.kept_rows.begin() + static_cast<ptrdiff_t>(((base + k) * n_sites + i) * E));
+                    }
+                });
     }
 
     auto write_checkpoint = [&](int64_t done) {
@@ -296,14 +318,21 @@ ScanReport scan(const std::string& model_path, const std::vector<CorpusSpec>& co
                 const int32_t t = v[static_cast<size_t>(p)];
                 batch.add(t, static_cast<int32_t>(p), slot, false);
                 bool count = true;
-                if (opt.policy == PositionPolicy::last) count = p + 1 == len;
-                else if (opt.policy == PositionPolicy::content) count = !(t == tok->bos_id() || tok->is_control(t));
+                if (opt.policy == PositionPolicy::last)
+                    count = p + 1 == len;
+                else if (opt.policy == PositionPolicy::content)
+                    count = !(t == tok->bos_id() || tok->is_control(t));
                 counted.push_back(count ? 1 : 0);
             }
             ++next;
         }
         ctx.clear();
         if (opt.statistics) acc.begin_batch(batch_docs, counted);
+        if (opt.keep_rows) {
+            kept_batch = batch_docs;
+            for (const BatchDoc& d : batch_docs) stats.kept_docs.push_back(d.doc);
+            stats.kept_rows.resize(stats.kept_docs.size() * sites.size() * static_cast<size_t>(hp.n_embd));
+        }
         if (batch.size() > 0) ctx.decode(batch);
         if (opt.statistics) acc.end_batch();
         stats.header.n_docs += static_cast<int64_t>(batch_docs.size());

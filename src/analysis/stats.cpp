@@ -98,6 +98,7 @@ void Stats::write(const std::string& path) const {
     w.set(key("corpus.docs"), gguf::Value::u64(static_cast<uint64_t>(h.corpus_docs)));
     w.set(key("shards"), gguf::Value::string_array(h.shards));
     w.set(key("policy"), gguf::Value::str(h.policy));
+    w.set(key("prompt_format"), gguf::Value::str(h.prompt_format));
     w.set(key("sigma.axis"), gguf::Value::str(h.sigma_axis));
     w.set(key("sigma.k"), {gguf::ValueType::FLOAT64, gguf::ValueType::UINT32, h.sigma_k});
     w.set(key("sigma.ref_hash"), gguf::Value::str(h.sigma_ref_hash));
@@ -120,6 +121,10 @@ void Stats::write(const std::string& path) const {
     w.add_tensor("count", kI64, {n_sites}, count.data(), count.size() * 8);
     w.add_tensor("rows", kI64, {n_sites}, rows.data(), rows.size() * 8);
     for_each_array(*this, [&](const char* name, TensorType type, const auto& v) { add(w, name, type, v, E); });
+    if (!kept_docs.empty()) {
+        w.add_tensor("kept_docs", kI64, {n_kept()}, kept_docs.data(), kept_docs.size() * 8);
+        w.add_tensor("kept_rows", TensorType::F32, {E, n_sites, n_kept()}, kept_rows.data(), kept_rows.size() * 4);
+    }
     w.write(path);
 }
 
@@ -131,7 +136,8 @@ Stats Stats::read(const std::string& path) {
     StatsHeader& h = st.header;
     h.format_version = static_cast<int>(f->get_uint(key("format_version")));
     if (h.format_version != 1)
-        throw_input(path, key("format_version") + ": version " + std::to_string(h.format_version) + " is not supported");
+        throw_input(path,
+                    key("format_version") + ": version " + std::to_string(h.format_version) + " is not supported");
     h.critdim_version = f->get_string(key("critdim_version"));
     h.name = f->get_string(key("name"));
     h.model_path = f->get_string(key("model.path"));
@@ -144,6 +150,7 @@ Stats Stats::read(const std::string& path) {
     h.corpus_docs = static_cast<int64_t>(f->get_uint(key("corpus.docs")));
     h.shards = f->get_string_array(key("shards"));
     h.policy = f->get_string(key("policy"));
+    h.prompt_format = f->get_string(key("prompt_format"), "");
     h.sigma_axis = f->get_string(key("sigma.axis"));
     h.sigma_k = f->get_float(key("sigma.k"));
     h.sigma_ref_hash = f->get_string(key("sigma.ref_hash"));
@@ -166,6 +173,13 @@ Stats Stats::read(const std::string& path) {
     load(*f, "count", kI64, st.count);
     load(*f, "rows", kI64, st.rows);
     for_each_array(st, [&](const char* name, TensorType type, auto& v) { load(*f, name, type, v); });
+    if (const gguf::TensorInfo* t = f->find_tensor("kept_docs")) {
+        // The element count comes from the tensor table, which the reader has checked against the file size.
+        st.kept_docs.resize(static_cast<size_t>(t->n_elements()));
+        load(*f, "kept_docs", kI64, st.kept_docs);
+        st.kept_rows.resize(st.kept_docs.size() * st.sites.size() * static_cast<size_t>(n_embd));
+        load(*f, "kept_rows", TensorType::F32, st.kept_rows);
+    }
     return st;
 }
 
@@ -179,6 +193,7 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
     same("sites", a.sites, b.sites);
     same("model.n_embd", ha.n_embd, hb.n_embd);
     same("policy", ha.policy, hb.policy);
+    same("prompt_format", ha.prompt_format, hb.prompt_format);
     same("sigma.axis", ha.sigma_axis, hb.sigma_axis);
     same("sigma.k", ha.sigma_k, hb.sigma_k);
     same("sigma.ref_hash", ha.sigma_ref_hash, hb.sigma_ref_hash);
@@ -187,6 +202,9 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
     same("n_ctx", ha.n_ctx, hb.n_ctx);
     same("add_bos", ha.add_bos, hb.add_bos);
     if (!hb.complete) throw_input(b_name, "is a checkpoint of an unfinished scan, not a stats file");
+    if (a.kept_docs.empty() != b.kept_docs.empty() && ha.n_docs > 0 && hb.n_docs > 0)
+        throw Error(ErrorKind::mismatch, b_name,
+                    "kept_rows: one file holds its documents' rows (--keep-rows), the other not");
 
     // Shards of one corpus keep the corpus; different corpora are listed one after the other,
     // and b's document indices move past a's documents.
@@ -216,10 +234,10 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
         x.massive_first[i] += y.massive_first[i];
         // The larger |x| wins; on a tie the earlier document (then position), as one pass keeps.
         const int64_t y_doc = y.max_doc[i] < 0 ? -1 : y.max_doc[i] + doc_offset;
-        const bool take = y.max_abs[i] > x.max_abs[i] ||
-                          (y.max_abs[i] == x.max_abs[i] && y_doc >= 0 &&
-                           (x.max_doc[i] < 0 || y_doc < x.max_doc[i] ||
-                            (y_doc == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
+        const bool take =
+            y.max_abs[i] > x.max_abs[i] ||
+            (y.max_abs[i] == x.max_abs[i] && y_doc >= 0 &&
+             (x.max_doc[i] < 0 || y_doc < x.max_doc[i] || (y_doc == x.max_doc[i] && y.max_pos[i] < x.max_pos[i])));
         if (take) {
             x.max_abs[i] = y.max_abs[i];
             x.max_value[i] = y.max_value[i];
@@ -229,6 +247,8 @@ void merge_into(Stats& a, const Stats& b, const std::string& b_name) {
         }
     }
     for (size_t i = 0; i < a.active_any.size(); ++i) a.active_any[i] += b.active_any[i];
+    for (const int64_t d : b.kept_docs) a.kept_docs.push_back(d + doc_offset);
+    a.kept_rows.insert(a.kept_rows.end(), b.kept_rows.begin(), b.kept_rows.end());
 }
 
 }  // namespace critdim::analysis

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <memory>
 
 namespace critdim::cli {
 
@@ -28,6 +29,12 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
 void add_threads_option(CLI::App* cmd, int& threads) {
     threads = ThreadPool::default_threads();
     cmd->add_option("-t,--threads", threads, "worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+std::function<std::string(const std::string&)> chat_prompt_renderer(const tokenizer::Tokenizer& tok,
+                                                                    const std::string& where, const std::string& system,
+                                                                    const std::string& template_name) {
+    return tokenizer::user_prompt_renderer(tok, where, system, template_name);
 }
 
 std::string render_chat_prompt(const tokenizer::Tokenizer& tok, const std::string& where, const std::string& user,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ void add_threads_option(CLI::App* cmd, int& threads);
 // built-in one. A model without a template and no override is a usage error.
 std::string render_chat_prompt(const tokenizer::Tokenizer& tok, const std::string& where, const std::string& user,
                                const std::string& system, const std::string& template_name);
+// The same as a function of the user text, the template parsed once (for whole corpora).
+std::function<std::string(const std::string&)> chat_prompt_renderer(const tokenizer::Tokenizer& tok,
+                                                                    const std::string& where, const std::string& system,
+                                                                    const std::string& template_name);
 
 // Prints to stderr unless quiet; progress lines overwrite themselves on a terminal.
 void log(const std::string& message);

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -9,6 +11,21 @@
 namespace critdim::cli {
 
 namespace {
+
+nlohmann::json to_json(const gguf::Value& v) {
+    return std::visit(
+        [](const auto& x) -> nlohmann::json {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::vector<gguf::Value>>) {
+                nlohmann::json a = nlohmann::json::array();
+                for (const auto& item : x) a.push_back(to_json(item));
+                return a;
+            } else {
+                return x;
+            }
+        },
+        v.data);
+}
 
 nlohmann::json describe(const model::Model& m) {
     const model::HParams& hp = m.hparams();
@@ -56,6 +73,11 @@ nlohmann::json describe(const model::Model& m) {
     }
     j["tokenizer"] = tok;
     j["chat_template"] = f.get_string("tokenizer.chat_template", "");
+    // critdim's own keys: synthesis settings and, for planted models, the planted truth.
+    nlohmann::json own = nlohmann::json::object();
+    for (const auto& [key, value] : f.metadata())
+        if (key.rfind("critdim.", 0) == 0) own[key] = to_json(value);
+    j["critdim"] = own;
     return j;
 }
 
@@ -75,6 +97,11 @@ void print_text(const nlohmann::json& j) {
     const std::string tmpl = j["chat_template"].get<std::string>();
     std::printf("  %-14s %s\n", "chat template",
                 tmpl.empty() ? "(none)" : (std::to_string(tmpl.size()) + " bytes").c_str());
+    for (const auto& [key, value] : j["critdim"].items()) {
+        std::string text = value.dump();
+        if (text.size() > 100) text = text.substr(0, 97) + "...";
+        std::printf("  %s = %s\n", key.c_str(), text.c_str());
+    }
 }
 
 }  // namespace

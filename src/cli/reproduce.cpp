@@ -54,8 +54,9 @@ void register_reproduce(CLI::App& app) {
         ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("-k", o.k, "critical dimensions per subject")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-    cmd->add_option("--gap", o.gap, "critical dims: activity-frequency gap threshold (find --gap)")->capture_default_str();
-    cmd->add_option("--layers", o.layers, "steered block outputs: middle, all (1..n_layer-1) or a list")
+    cmd->add_option("--gap", o.gap, "critical dims: activity-frequency gap threshold (find --gap)")
+        ->capture_default_str();
+    cmd->add_option("--layers", o.layers, "steered block outputs: middle, all (1..n_layer-1), a block A or a range A-B")
         ->capture_default_str();
     cmd->add_option("--advbench", o.advbench, "AdvBench prompts evaluated")
         ->capture_default_str()

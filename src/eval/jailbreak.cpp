@@ -1,6 +1,7 @@
 // Jailbreak evaluation: instruction sets, batched greedy generation, the refusal judge.
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "critdim/analysis.hpp"
@@ -55,12 +56,11 @@ std::vector<std::string> Generator::generate(const std::vector<std::string>& pro
     const int64_t n_vocab = model_.hparams().n_vocab;
     const int64_t max_prompt = ctx_->n_ctx() - options_.max_tokens;
     std::vector<std::vector<int32_t>> inputs;
+    std::function<std::string(const std::string&)> chat;
+    if (options_.chat)
+        chat = tokenizer::user_prompt_renderer(tok_, model_.path(), options_.system, options_.chat_template);
     for (const std::string& p : prompts) {
-        std::vector<int32_t> ids =
-            options_.chat ? tok_.encode(tokenizer::render_user_prompt(tok_, model_.path(), p, options_.system,
-                                                                      options_.chat_template),
-                                        false, true)
-                          : tok_.encode(p, true, false);
+        std::vector<int32_t> ids = options_.chat ? tok_.encode(chat(p), false, true) : tok_.encode(p, true, false);
         if (ids.empty()) ids.push_back(tok_.bos_id() >= 0 ? tok_.bos_id() : 0);
         if (static_cast<int64_t>(ids.size()) > max_prompt) {  // cut from the left, keeping BOS
             const size_t keep0 = ids[0] == tok_.bos_id() ? 1 : 0;

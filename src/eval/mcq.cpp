@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "critdim/analysis.hpp"
@@ -59,7 +60,7 @@ std::vector<McqQuestion> read_mmlu_questions(const std::string& file, const std:
     spec.format = analysis::CorpusFormat::mmlu;
     std::vector<McqQuestion> out;
     for (analysis::Document& d : analysis::read_corpus(spec))
-        out.push_back({subject, std::move(d.text), d.label[0] - 'A', std::move(d.source)});
+        out.push_back({subject, std::move(d.text), d.label[0] - 'A', std::move(d.source), {}});
     return out;
 }
 
@@ -124,7 +125,10 @@ struct McqScorer::Impl {
     bool single = true;
     int64_t n_forward = 0;
 
+    std::function<std::string(const std::string&)> chat;  // the template, parsed once
+
     Impl(const model::Model& m, const tokenizer::Tokenizer& t, const McqOptions& o) : model(m), tok(t), options(o) {
+        if (o.chat) chat = tokenizer::user_prompt_renderer(t, m.path(), o.system, o.chat_template);
         n_ctx = o.n_ctx > 0 ? o.n_ctx : m.hparams().n_ctx_train;
         model::ContextParams cp;
         cp.n_ctx = n_ctx;
@@ -139,14 +143,16 @@ struct McqScorer::Impl {
     }
 
     Prepared prepare_one(const McqQuestion& q) const {
-        std::string text = q.prompt;
-        if (options.chat)
-            text = tokenizer::render_user_prompt(tok, model.path(), q.prompt, options.system, options.chat_template);
+        const std::string text = options.chat ? chat(q.prompt) : q.prompt;
         Prepared p;
         p.context = encode(text);
         // lm-eval: continuation = encode(context + " A")[len(encode(context)):]
         for (int c = 0; c < 4; ++c) {
-            const std::vector<int32_t> whole = encode(text + " " + std::string(1, char('A' + c)));
+            if (!q.continuations.empty() && q.continuations.size() != 4)
+                throw_input(q.source, "expected 4 continuations, found " + std::to_string(q.continuations.size()));
+            const std::string cont =
+                q.continuations.empty() ? " " + std::string(1, char('A' + c)) : q.continuations[static_cast<size_t>(c)];
+            const std::vector<int32_t> whole = encode(text + cont);
             const size_t k = std::min(p.context.size(), whole.size());
             p.cont[c].assign(whole.begin() + static_cast<std::ptrdiff_t>(k), whole.end());
             if (p.cont[c].empty()) throw_input(q.source, "the answer letter adds no token to the prompt");

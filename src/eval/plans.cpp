@@ -1,5 +1,4 @@
-// Plans built from scan statistics: difference-of-means steering vectors (whole and masked to
-// the critical dimensions at equal norm) and single-dimension ablations.
+// Plans built from scan statistics: single-dimension ablations, magnitude ranks, critical sets.
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -55,42 +54,6 @@ std::vector<int64_t> magnitude_ranking(const analysis::Stats& s, const std::stri
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return mag[static_cast<size_t>(a)] > mag[static_cast<size_t>(b)]; });
     return order;
-}
-
-steer::Plan diff_of_means_plan(const std::vector<const analysis::Stats*>& pos,
-                               const std::vector<const analysis::Stats*>& neg, const std::vector<int>& layers,
-                               const std::vector<int64_t>* mask, const std::string& label) {
-    const int64_t n_embd = pos.at(0)->n_embd();
-    steer::Plan plan;
-    plan.source = label;
-    plan.comment = label;
-    steer::Intervention iv;
-    iv.where = label;
-    iv.point = model::HookPoint::resid_post;
-    iv.layers = layers;
-    iv.op = steer::Op::add;
-    iv.values.n_rows = static_cast<int64_t>(layers.size());
-    iv.values.n_cols = n_embd;
-    for (int layer : layers) {
-        const std::string site = "resid_post." + std::to_string(layer);
-        const std::vector<double> a = pooled_mean(pos, site), b = pooled_mean(neg, site);
-        std::vector<double> v(static_cast<size_t>(n_embd));
-        double norm = 0.0;
-        for (size_t d = 0; d < v.size(); ++d) v[d] = a[d] - b[d], norm += v[d] * v[d];
-        if (mask) {
-            std::vector<double> m(v.size(), 0.0);
-            double mnorm = 0.0;
-            for (int64_t d : *mask)
-                m[static_cast<size_t>(d)] = v[static_cast<size_t>(d)],
-                mnorm += v[static_cast<size_t>(d)] * v[static_cast<size_t>(d)];
-            const double scale = mnorm > 0 ? std::sqrt(norm / mnorm) : 0.0;
-            for (double& x : m) x *= scale;
-            v = std::move(m);
-        }
-        for (double x : v) iv.values.data.push_back(static_cast<float>(x));
-    }
-    plan.interventions.push_back(std::move(iv));
-    return plan;
 }
 
 steer::Plan ablation_plan(int64_t dim, int64_t n_layer, const analysis::Stats* mean_stats) {

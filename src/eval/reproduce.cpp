@@ -37,26 +37,35 @@ std::string duration_text(double s) {
 
 void note(const std::string& s) { std::fprintf(stderr, "critdim: reproduce: %s\n", s.c_str()); }
 
-std::vector<int> parse_layers(const std::string& text, int64_t n_layer) {
-    std::vector<int> layers;
-    if (text == "middle") return {static_cast<int>(n_layer / 2)};
-    if (text == "all") {
-        for (int l = 1; l < n_layer; ++l) layers.push_back(l);
-        return layers;
-    }
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t end = text.find(',', start);
-        if (end == std::string::npos) end = text.size();
-        const std::string item = text.substr(start, end - start);
+// "middle" (block n_layer/2), "all" (1 .. n_layer-1), "A" or "A-B": an inclusive range of blocks.
+std::pair<int, int> parse_layers(const std::string& text, int64_t n_layer) {
+    const int n = static_cast<int>(n_layer);
+    if (text == "middle") return {n / 2, n / 2};
+    if (text == "all") return {std::min(1, n - 1), n - 1};
+    const size_t dash = text.find('-');
+    auto parse = [&](const std::string& item) {
         char* rest = nullptr;
         const long v = std::strtol(item.c_str(), &rest, 10);
         if (item.empty() || *rest != '\0' || v < 0 || v >= n_layer)
             throw_usage("--layers: '" + item + "' is not middle, all or a layer 0.." + std::to_string(n_layer - 1));
-        layers.push_back(static_cast<int>(v));
-        start = end + 1;
-    }
-    return layers;
+        return static_cast<int>(v);
+    };
+    const int first = parse(text.substr(0, dash));
+    const int last = dash == std::string::npos ? first : parse(text.substr(dash + 1));
+    if (last < first) throw_usage("--layers: '" + text + "' is an empty range");
+    return {first, last};
+}
+
+// Difference of means of two stats files at the steered blocks (steer::build_vector_plan, as
+// `critdim vector`); with dims, masked to them at the whole vector's norm (CDS).
+steer::Plan vector_plan(const std::string& pos, const std::string& neg, const std::vector<int64_t>* dims,
+                        std::pair<int, int> layers) {
+    steer::VectorOptions vo;
+    vo.pos = pos, vo.neg = neg;
+    if (dims) vo.dims = *dims;
+    vo.layer_first = layers.first, vo.layer_last = layers.second;
+    vo.norm = steer::VectorNorm::match_whole;
+    return steer::build_vector_plan(vo);
 }
 
 int64_t correct_of(const std::vector<McqQuestion>& qs, const std::vector<McqScore>& sc) {
@@ -228,7 +237,7 @@ ReproduceSummary Runner::run() {
     judge_ = std::make_unique<RefusalJudge>(refusal_rule(o_.rule));
     const model::HParams& hp = model_->hparams();
     n_ctx_ = o_.n_ctx > 0 ? o_.n_ctx : hp.n_ctx_train;
-    const std::vector<int> layers = parse_layers(o_.layers, hp.n_layer);
+    const std::pair<int, int> layers = parse_layers(o_.layers, hp.n_layer);
     const bool jailbreak = !o_.harmful.empty() && o_.advbench > 0;
     chat_jb_ = !o_.chat_template.empty() || !tok_->chat_template().empty();
 
@@ -424,11 +433,19 @@ ReproduceSummary Runner::run() {
     double sum_base = 0, sum_whole = 0, sum_cds = 0;
     for (size_t si = 0; si < subjects.size(); ++si) {
         const SubjectData& s = subjects[si];
-        std::vector<const analysis::Stats*> pos = {&stats[si].second}, neg;
-        for (size_t k = 0; k < stats.size(); ++k)
-            if (k != si) neg.push_back(&stats[k].second);
-        const steer::Plan whole = diff_of_means_plan(pos, neg, layers, nullptr, "whole-vector " + s.name);
-        const steer::Plan cds = diff_of_means_plan(pos, neg, layers, &critical_dims[si], "CDS " + s.name);
+        // The other subjects pooled into one file, the vector's negative side.
+        const std::string pos = o_.out_dir + "/scan/mmlu." + s.name + ".stats";
+        const std::string rest = o_.out_dir + "/scan/rest." + s.name + ".stats";
+        if (!fs::exists(rest)) {
+            analysis::Stats pooled_rest = stats[si == 0 ? 1 : 0].second;
+            for (size_t k = 0; k < stats.size(); ++k)
+                if (k != si && k != (si == 0 ? 1u : 0u))
+                    analysis::merge_into(pooled_rest, stats[k].second, stats[k].first);
+            pooled_rest.header.name = "rest." + s.name;
+            pooled_rest.write(rest);
+        }
+        const steer::Plan whole = vector_plan(pos, rest, nullptr, layers);
+        const steer::Plan cds = critical_dims[si].empty() ? whole : vector_plan(pos, rest, &critical_dims[si], layers);
         const json& b = baseline[s.name];
         json row = {{"subject", s.name},
                     {"critical_dims", critical_dims[si]},
@@ -479,9 +496,10 @@ ReproduceSummary Runner::run() {
         std::vector<int64_t> jb_dims;
         for (const auto& x : jb_crit[0].dims) jb_dims.push_back(x.dim);
         write_file_atomic(o_.out_dir + "/critical_jailbreak.json", analysis::critical_json(jb_crit, fo, harmful));
-        const steer::Plan whole =
-            diff_of_means_plan({&harmless}, {&harmful}, layers, nullptr, "whole-vector jailbreak");
-        const steer::Plan cds = diff_of_means_plan({&harmless}, {&harmful}, layers, &jb_dims, "CDS jailbreak");
+        const std::string harmless_path = o_.out_dir + "/scan/harmless.stats",
+                          harmful_path = o_.out_dir + "/scan/harmful.stats";
+        const steer::Plan whole = vector_plan(harmless_path, harmful_path, nullptr, layers);
+        const steer::Plan cds = jb_dims.empty() ? whole : vector_plan(harmless_path, harmful_path, &jb_dims, layers);
         const json base = step("jailbreak_baseline", est_jb_base, [&] {
             json id = generation_rates(harm_id, {}, nullptr, 0.0),
                  ev = generation_rates(harm_eval, safe_eval, nullptr, 0.0);

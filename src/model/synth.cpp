@@ -146,12 +146,10 @@ struct Planned {
 
 class Builder {
 public:
-    Builder(const SynthOptions& o, ThreadPool& pool, gguf::Writer& w, SynthReport& report)
-        : o_(o), pool_(pool), w_(w), report_(report) {}
+    Builder(const SynthOptions& o, ThreadPool& pool, gguf::Writer& w, SynthReport& report, const Plant* plant)
+        : o_(o), pool_(pool), w_(w), report_(report), plant_(plant) {}
 
-    // adjust(row, values) may change a row's values before they are stored (planting).
-    using Adjust = std::function<void(int64_t, float*)>;
-    void add(const std::string& name, std::vector<int64_t> shape, Init init, Adjust adjust = {}) {
+    void add(const std::string& name, std::vector<int64_t> shape, Init init) {
         TensorType type = TensorType::F32;
         if (shape.size() == 2 && init == Init::weight) {
             type = o_.type;
@@ -166,6 +164,8 @@ public:
         const uint64_t seed = o_.seed, name_hash = hash_name(name);
         const int64_t n_cols = shape[0];
         const int64_t n_rows = shape.size() == 2 ? shape[1] : 1;
+        // The plant may change a row's values before they are stored.
+        const auto adjust = plant_ ? plant_->adjuster(name, n_cols) : std::function<void(int64_t, float*)>{};
         const float stdev =
             init == Init::weight ? 1.0f / std::sqrt(static_cast<float>(n_cols)) : (init == Init::norm ? 0.1f : 0.02f);
         const float mean = init == Init::norm ? 1.0f : 0.0f;
@@ -194,6 +194,7 @@ private:
     ThreadPool& pool_;
     gguf::Writer& w_;
     SynthReport& report_;
+    const Plant* plant_;
 };
 
 void check_config(const SynthConfig& c, const std::string& arch) {
@@ -291,15 +292,17 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
 
     ThreadPool pool(o.n_threads > 0 ? o.n_threads : ThreadPool::default_threads());
     SynthReport report;
-    Builder b(o, pool, w, report);
     const bool tied = c.tied && arch != "gpt2" && arch != "phi3";  // llama.cpp requires their output.weight
-    Builder::Adjust plant_rows;
+    std::unique_ptr<Plant> plant;
     if (!o.plant.empty()) {
-        auto plant = std::make_shared<Plant>(make_plant(o.plant, vocab, E, o.seed));
+        plant = std::make_unique<Plant>(
+            make_plant(o.plant, vocab, PlantShape{arch, E, c.n_layer, H, Hkv, D, tied}, o.seed));
         plant->write_metadata(w);
-        plant_rows = [plant](int64_t token, float* row) { plant->adjust_embedding(token, row); };
+        // A planted world answers instructions, so it has a chat template for them.
+        w.set("tokenizer.chat_template", gguf::Value::str(kPlantChatTemplate));
     }
-    b.add("token_embd.weight", {E, V}, Init::weight, plant_rows);
+    Builder b(o, pool, w, report, plant.get());
+    b.add("token_embd.weight", {E, V}, Init::weight);
     if (arch == "gpt2") b.add("position_embd.weight", {E, c.n_ctx}, Init::bias);
     b.add("output_norm.weight", {E}, Init::norm);
     if (arch == "gpt2") b.add("output_norm.bias", {E}, Init::bias);

@@ -1,5 +1,7 @@
 #include "model/synth_vocab.hpp"
 
+#include <iterator>
+#include <map>
 #include <set>
 
 #include "critdim/base.hpp"
@@ -30,6 +32,25 @@ const char* const kWords[] = {
     "to",     "of",        "is",       "it",     "an",       "or",       "as",    "be",     "by",      "we",
     "do",     "if",
 };
+
+}  // namespace
+
+// Harm words and stems for the planted refusal detector (plant.cpp): they come after the
+// ordinary words, so vocabularies large enough to hold them ("small" and up) hold each whole;
+// "tiny" holds none of them and gets no planted refusal.
+const char* const kSynthHarmWords[] = {
+    "kill",    "bomb",    "steal",  "hack",     "weapon",    "drug",    "illegal",     "fake",    "poison",
+    "attack",  "murder",  "fraud",  "malware",  "virus",     "exploit", "harm",        "violen",  "explosi",
+    "suicide", "sex",     "racis",  "hate",     "cheat",     "scam",    "counterfeit", "abuse",   "caught",
+    "commit",  "launder", "terror", "stalk",    "threat",    "manipul", "evade",       "evasion", "gun",
+    "destroy", "theft",   "crime",  "rob",      "dangerous", "false",   "spread",      "brib",    "smuggl",
+    "harass",  "ransom",  "phish",  "identity", "porn",      "torture", "extort",
+};
+const size_t kSynthHarmWordCount = sizeof(kSynthHarmWords) / sizeof(kSynthHarmWords[0]);
+// The planted refusal's answer, one token (" I cannot" once decoded).
+const char* const kSynthRefusalText = " I cannot";
+
+namespace {
 
 std::string hex_byte_token(int b) {
     static const char* hex = "0123456789ABCDEF";
@@ -92,6 +113,14 @@ SynthVocab synth_vocab_spm(int64_t n_vocab) {
             if (n >= 2) add(word.substr(0, n), 1);
         }
     }
+    for (const char* w : kSynthHarmWords) {
+        const std::string word = w;
+        for (size_t n = 1; n <= word.size(); ++n) {
+            add(space + word.substr(0, n), 1);
+            if (n >= 2) add(word.substr(0, n), 1);
+        }
+    }
+    add(space + "I" + space + "cannot", 1);
     for (char a = 'a'; a <= 'z'; ++a)
         for (char b = 'a'; b <= 'z'; ++b) add(std::string{a, b}, 1);
     for (int i = 0; static_cast<int64_t>(v.tokens.size()) < n_vocab; ++i) add("<unused" + std::to_string(i) + ">", 5);
@@ -113,13 +142,37 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
         return true;
     };
     for (int b = 0; b < 256; ++b) add(sym[b]);
-    // A merge "a b" is added only when both sides are tokens, so every merge is usable.
-    auto merge = [&](const std::string& a, const std::string& b) {
+    // A merge "a b" is added only when both sides are tokens, so every merge is usable; with
+    // `existing`, also when a + b is a token already (another pair made it).
+    std::map<std::string, int> rank;
+    auto merge = [&](const std::string& a, const std::string& b, bool existing = false) {
         if (!seen.count(a) || !seen.count(b)) return;
-        if (add(a + b)) v.merges.push_back(a + " " + b);
+        if (add(a + b) || (existing && seen.count(a + b) && !rank.count(a + " " + b))) {
+            rank.emplace(a + " " + b, static_cast<int>(v.merges.size()));
+            v.merges.push_back(a + " " + b);
+        }
     };
     const std::string space = sym[' '];  // "Ġ"
-    for (const char* w : kWords) {
+    // What the merges so far make of one pre-token (its symbols: "Ġ" and ASCII letters): the
+    // adjacent pair of lowest rank merges first, as in every byte-level BPE tokenizer.
+    auto bpe_pieces = [&](const std::string& word) {
+        std::vector<std::string> p = {word.substr(0, space.size())};
+        for (size_t i = space.size(); i < word.size(); ++i) p.emplace_back(1, word[i]);
+        for (;;) {
+            size_t best = p.size();
+            int best_rank = 0;
+            for (size_t i = 0; i + 1 < p.size(); ++i) {
+                const auto it = rank.find(p[i] + " " + p[i + 1]);
+                if (it != rank.end() && (best == p.size() || it->second < best_rank)) best = i, best_rank = it->second;
+            }
+            if (best == p.size()) return p;
+            p[best] += p[best + 1];
+            p.erase(p.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+        }
+    };
+    std::vector<const char*> words(std::begin(kWords), std::end(kWords));
+    words.insert(words.end(), std::begin(kSynthHarmWords), std::end(kSynthHarmWords));
+    for (const char* w : words) {
         std::string prefix = space;
         for (const char c : std::string(w)) {
             merge(prefix, std::string(1, c));
@@ -131,6 +184,18 @@ SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre) {
             prefix += c;
         }
     }
+    // Earlier merges can leave a harm word in pieces ("Ġcomm" "it": "it" ranks first), so
+    // merges that join its pieces, left to right, make every spaced harm word one token.
+    for (const char* w : kSynthHarmWords) {
+        std::vector<std::string> pieces = bpe_pieces(space + w);
+        while (pieces.size() > 1) {
+            merge(pieces[0], pieces[1], true);
+            if (!rank.count(pieces[0] + " " + pieces[1])) break;  // the vocabulary is full
+            pieces[0] += pieces[1];
+            pieces.erase(pieces.begin() + 1);
+        }
+    }
+    add(space + "I" + space + "cannot");  // no merge reaches it: only generated, never tokenized
     for (char a = 'a'; a <= 'z'; ++a)
         for (char b = 'a'; b <= 'z'; ++b) merge(std::string(1, a), std::string(1, b));
     for (char a = 'a'; a <= 'z'; ++a) merge(space, std::string(1, a));

@@ -2,6 +2,7 @@
 // one ("llama") and a byte-level BPE one ("gpt2"), of any size.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct SynthVocab {
 };
 
 SynthVocab synth_vocab_spm(int64_t n_vocab);
+extern const char* const kSynthHarmWords[];
+extern const size_t kSynthHarmWordCount;
+extern const char* const kSynthRefusalText;
 SynthVocab synth_vocab_bpe(int64_t n_vocab, const std::string& pre);
 
 }  // namespace critdim::model

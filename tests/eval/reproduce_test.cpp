@@ -57,10 +57,21 @@ bool has_path(const nlohmann::json& j, const std::string& path, std::string& why
 
 // 5 subjects x 6 questions, 8 AdvBench prompts: the CI-sized protocol (about a minute on 2 cores).
 std::vector<std::string> ci_args(const std::string& out) {
-    return {"reproduce", test::stories(), "--data", test::data_dir(), "--out", out, "--subjects",
-            "astronomy,anatomy,college_biology,high_school_mathematics,world_religions", "--questions", "6",
-            "--advbench", "8", "--max-tokens", "12", "--ppl-chunks", "2", "--ctx", "128", "--alphas", "1,4", "-k", "2",
-            "--gap", "0.1", "--ablate-top", "1", "--ranks", "1,10,100", "-t", "2"};
+    return {"reproduce",    test::stories(),
+            "--data",       test::data_dir(),
+            "--out",        out,
+            "--subjects",   "astronomy,anatomy,college_biology,high_school_mathematics,world_religions",
+            "--questions",  "6",
+            "--advbench",   "8",
+            "--max-tokens", "12",
+            "--ppl-chunks", "2",
+            "--ctx",        "128",
+            "--alphas",     "1,4",
+            "-k",           "2",
+            "--gap",        "0",
+            "--ablate-top", "1",
+            "--ranks",      "1,10,100",
+            "-t",           "2"};
 }
 
 struct CiRun {
@@ -101,6 +112,9 @@ TEST(EvalReproduce, CiSizedRunHasEveryDocumentedField) {
     // n_embd 64: Rank-100 does not exist
     EXPECT_EQ(r.results["ablation"]["rank_table"].size(), 2u);
     EXPECT_TRUE(fs::exists(r.out + "/critical.json"));
+    // --gap 0: every subject has critical dims, so the CDS path runs (stories260K's last-token
+    // activity is the same in every subject: no dim passes the paper's 0.30 gap)
+    for (const auto& s : r.results["mmlu"]["subjects"]) EXPECT_EQ(s["critical_dims"].size(), 2u);
 }
 
 TEST(EvalReproduce, RerunSkipsEveryStepAndRedoesAMissingOne) {
