@@ -147,7 +147,7 @@ TEST(EvalReproduce, ReportRendersInChromium) {
     ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(profile + "/err.txt");
     const std::string out = read_text_file(dom);
     EXPECT_NE(out.find("data-rendered=\"4\""), std::string::npos) << out.substr(0, 400);
-    EXPECT_EQ(out.find("data-js-error"), std::string::npos) << out.substr(0, 400);
+    EXPECT_EQ(out.find("data-js-error=\""), std::string::npos) << out.substr(0, 400);
     EXPECT_NE(out.find("<svg class=\"chart\""), std::string::npos);
     EXPECT_NE(out.find("id=\"subjects\""), std::string::npos);
 }
