@@ -65,7 +65,7 @@ std::string chart(const std::string& title, const std::string& y_label, const st
     if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
     const double pad = (hi - lo) * 0.08;
     lo -= pad, hi += pad;
-    const double W = 460, H = 260, L = 56, R = 14, T = 28, B = 40;
+    const double W = 470, H = 260, L = 66, R = 14, T = 28, B = 40;
     auto px = [&](double x) {
         const size_t i = static_cast<size_t>(std::find(xs.begin(), xs.end(), x) - xs.begin());
         return L + (xs.size() == 1 ? 0.5 : static_cast<double>(i) / static_cast<double>(xs.size() - 1)) * (W - L - R);

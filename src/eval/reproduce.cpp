@@ -95,6 +95,28 @@ double l2(const steer::Plan& p) {
     return std::sqrt(s);
 }
 
+// A plan at alpha attached to a context while the object lives (nothing when the plan is null).
+class Attached {
+public:
+    Attached(const model::Model& m, const steer::Plan* plan, double alpha, model::Context& ctx) : ctx_(ctx) {
+        if (!plan) return;
+        steer::Steering::Options so;
+        so.alpha = alpha;
+        steering_.emplace(m, std::span<const steer::Plan>(plan, 1), so);
+        steering_->attach(ctx);
+    }
+    ~Attached() {
+        if (steering_) steering_->detach(ctx_);
+    }
+    Attached(const Attached&) = delete;
+    Attached& operator=(const Attached&) = delete;
+    steer::Steering* get() { return steering_ ? &*steering_ : nullptr; }
+
+private:
+    model::Context& ctx_;
+    std::optional<steer::Steering> steering_;
+};
+
 struct Method {
     const char* name;
     const steer::Plan* plan;
@@ -182,27 +204,14 @@ void Runner::scan_prompts(const std::string& name, const std::vector<std::string
 
 double Runner::score_accuracy(const std::vector<McqQuestion>& qs, const steer::Plan* plan, double alpha) {
     scorer_->prepare(qs);
-    std::optional<steer::Steering> steering;
-    if (plan) {
-        steer::Steering::Options so;
-        so.alpha = alpha;
-        steering.emplace(*model_, std::span<const steer::Plan>(plan, 1), so);
-        steering->attach(scorer_->context());
-    }
+    const Attached steering(*model_, plan, alpha, scorer_->context());
     const auto sc = scorer_->score();
-    if (steering) steering->detach(scorer_->context());
     return static_cast<double>(correct_of(qs, sc)) / static_cast<double>(qs.size());
 }
 
 json Runner::generation_rates(const std::vector<Instruction>& harm, const std::vector<Instruction>& safe,
                               const steer::Plan* plan, double alpha) {
-    std::optional<steer::Steering> steering;
-    if (plan) {
-        steer::Steering::Options so;
-        so.alpha = alpha;
-        steering.emplace(*model_, std::span<const steer::Plan>(plan, 1), so);
-        steering->attach(gen_->context());
-    }
+    const Attached steering(*model_, plan, alpha, gen_->context());
     json j = json::object();
     if (!harm.empty()) {
         const JailbreakResult r = run_jailbreak(*gen_, harm, *judge_);
@@ -219,7 +228,6 @@ json Runner::generation_rates(const std::vector<Instruction>& harm, const std::v
         j["harmless_refusal"] = r.refusal_rate;
         j["harmless_n"] = r.n;
     }
-    if (steering) steering->detach(gen_->context());
     return j;
 }
 
@@ -545,12 +553,8 @@ ReproduceSummary Runner::run() {
                 coherence[method] = step(std::string("coherence.") + method, est_coh, [&] {
                     json curve = json::array();
                     for (double a : o_.alphas) {
-                        steer::Steering::Options so;
-                        so.alpha = a;
-                        steer::Steering st(*model_, std::span<const steer::Plan>(plan, 1), so);
-                        st.attach(ctx);
-                        const PerplexityResult r = perplexity(ctx, *tok_, reference_tokens, po, &st);
-                        st.detach(ctx);
+                        Attached st(*model_, plan, a, ctx);
+                        const PerplexityResult r = perplexity(ctx, *tok_, reference_tokens, po, st.get());
                         curve.push_back({{"alpha", a},
                                          {"ppl", r.ppl},
                                          {"kl", r.kl_mean},
@@ -599,15 +603,15 @@ ReproduceSummary Runner::run() {
                     const steer::Plan plan =
                         ablation_plan(dim, hp.n_layer, std::string(mode) == "mean" ? &pooled : nullptr);
                     json j = json::object();
-                    int64_t correct = 0;
                     scorer_->prepare(all_evaluate);
-                    steer::Steering st(*model_, std::span<const steer::Plan>(&plan, 1));
-                    st.attach(scorer_->context());
-                    const auto sc = scorer_->score();
-                    st.detach(scorer_->context());
+                    std::vector<McqScore> sc;
+                    {
+                        const Attached st(*model_, &plan, 1.0, scorer_->context());
+                        sc = scorer_->score();
+                    }
                     for (const auto& a : accuracy_by_subject(all_evaluate, sc)) j[a.subject] = a.accuracy.acc;
-                    correct = correct_of(all_evaluate, sc);
-                    j["__overall"] = static_cast<double>(correct) / static_cast<double>(all_evaluate.size());
+                    j["__overall"] =
+                        static_cast<double>(correct_of(all_evaluate, sc)) / static_cast<double>(all_evaluate.size());
                     return j;
                 });
         }
