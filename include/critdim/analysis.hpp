@@ -62,6 +62,8 @@ struct Document {
 // Reads every document of the spec, in order. Empty, unreadable or malformed corpora are
 // Error(input) naming the file and line.
 std::vector<Document> read_corpus(const CorpusSpec& spec);
+// The header row of a CSV file (its first record); an empty file has none.
+std::vector<std::string> csv_header(const std::string& path);
 
 // MMLU: "The following are multiple choice questions (with answers) about {subject}.\n\n
 // {question}\nA. {a}\nB. {b}\nC. {c}\nD. {d}\nAnswer:" with the question stripped, as

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -138,5 +139,16 @@ std::string chat_template_family(std::string_view source);
 // ChatML), for models without a template or to override theirs; throws Error(usage) naming
 // the known families when the name is unknown.
 const std::string& builtin_chat_template(std::string_view family);
+
+// One user turn (after an optional system turn) with the generation prompt, rendered by the
+// model's template or, when `template_name` is not empty, by that built-in one; bos_token and
+// eos_token are the vocabulary's. A model without a template and no override is a usage error
+// naming `where`. Tokenize the result with encode(text, false, true). The renderer parses the
+// template once and renders any number of user texts.
+std::function<std::string(const std::string&)> user_prompt_renderer(const Tokenizer& tok, const std::string& where,
+                                                                    const std::string& system,
+                                                                    const std::string& template_name);
+std::string render_user_prompt(const Tokenizer& tok, const std::string& where, const std::string& user,
+                               const std::string& system, const std::string& template_name);
 
 }  // namespace critdim::tokenizer

@@ -357,6 +357,11 @@ std::string render_mmlu(std::string_view subject, std::string_view question, con
     return s;
 }
 
+std::vector<std::string> csv_header(const std::string& path) {
+    const std::vector<CsvRecord> records = parse_csv(path, read_text_file(path));
+    return records.empty() ? std::vector<std::string>{} : records[0].fields;
+}
+
 std::vector<Document> read_corpus(const CorpusSpec& spec) {
     std::vector<Document> docs;
     std::error_code ec;

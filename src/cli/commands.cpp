@@ -17,6 +17,11 @@ void register_commands(CLI::App& app) {
     register_import_cvector(app);
     register_export_cvector(app);
     register_vector(app);
+    register_judge(app);
+    register_mmlu(app);
+    register_jailbreak(app);
+    register_ablate(app);
+    register_reproduce(app);
 }
 
 }  // namespace critdim::cli

@@ -21,5 +21,10 @@ void register_explain(CLI::App& app);
 void register_import_cvector(CLI::App& app);
 void register_export_cvector(CLI::App& app);
 void register_vector(CLI::App& app);
+void register_judge(CLI::App& app);
+void register_mmlu(CLI::App& app);
+void register_jailbreak(CLI::App& app);
+void register_ablate(CLI::App& app);
+void register_reproduce(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -1,6 +1,7 @@
 // Chat template families: recognising a template by its markers, and critdim's own minimal
 // template per family for models that carry none (or to override theirs).
 #include <map>
+#include <memory>
 
 #include "critdim/base.hpp"
 #include "critdim/tokenizer.hpp"
@@ -13,7 +14,9 @@ std::string chat_template_family(std::string_view src) {
     if (has("<|start_header_id|>")) return "llama3";
     if (has("<start_of_turn>")) return "gemma";
     if (has("<|assistant|>") && has("<|end|>")) return "phi3";
-    if (has("<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>")) return "deepseek-r1";
+    if (has("<\xef\xbd\x9c"
+            "Assistant\xef\xbd\x9c>"))
+        return "deepseek-r1";
     if (has("[INST]")) return has("<<SYS>>") ? "llama2" : "mistral";
     return {};
 }
@@ -52,8 +55,10 @@ const std::map<std::string, std::string, std::less<>>& builtins() {
         {"deepseek-r1",
          "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}"
          "{% elif message['role'] == 'user' %}{{ '<\xef\xbd\x9cUser\xef\xbd\x9c>' + message['content'] }}"
-         "{% else %}{{ '<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>' + message['content'] + eos_token }}{% endif %}"
-         "{% endfor %}{% if add_generation_prompt %}{{ '<\xef\xbd\x9c" "Assistant\xef\xbd\x9c><think>\\n' }}{% endif %}"},
+         "{% else %}{{ '<\xef\xbd\x9c"
+         "Assistant\xef\xbd\x9c>' + message['content'] + eos_token }}{% endif %}"
+         "{% endfor %}{% if add_generation_prompt %}{{ '<\xef\xbd\x9c"
+         "Assistant\xef\xbd\x9c><think>\\n' }}{% endif %}"},
     };
     return templates;
 }
@@ -70,6 +75,38 @@ const std::string& builtin_chat_template(std::string_view family) {
         throw_usage("--chat-template: unknown family '" + std::string(family) + "' (known: " + known + ", smollm)");
     }
     return it->second;
+}
+
+std::function<std::string(const std::string&)> user_prompt_renderer(const Tokenizer& tok, const std::string& where,
+                                                                    const std::string& system,
+                                                                    const std::string& template_name) {
+    std::string source;
+    std::string origin = where + ": tokenizer.chat_template";
+    if (!template_name.empty()) {
+        source = builtin_chat_template(template_name);
+        origin = "built-in chat template '" + template_name + "'";
+    } else {
+        source = tok.chat_template();
+        if (source.empty())
+            throw_usage(where +
+                        " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
+                        "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
+    }
+    auto chat = std::make_shared<const ChatTemplate>(source, origin);
+    ChatRenderOptions options;
+    if (tok.bos_id() >= 0) options.special_tokens["bos_token"] = tok.token_text(tok.bos_id());
+    if (tok.eos_id() >= 0) options.special_tokens["eos_token"] = tok.token_text(tok.eos_id());
+    return [chat, options, system](const std::string& user) {
+        std::vector<ChatMessage> messages;
+        if (!system.empty()) messages.push_back({"system", system});
+        messages.push_back({"user", user});
+        return chat->render(messages, options);
+    };
+}
+
+std::string render_user_prompt(const Tokenizer& tok, const std::string& where, const std::string& user,
+                               const std::string& system, const std::string& template_name) {
+    return user_prompt_renderer(tok, where, system, template_name)(user);
 }
 
 }  // namespace critdim::tokenizer

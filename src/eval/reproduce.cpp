@@ -1,0 +1,730 @@
+// `reproduce`: the paper's protocol end to end. Per MMLU subject: identification / evaluation
+// split, scan, critical dimensions, whole-vector vs Critical Dimension Steering (alpha chosen on
+// the identification split), the AdvBench jailbreak, perplexity/KL on reference text, and the
+// masking table. Every step's result is a file under OUT/steps, written atomically and skipped
+// on a rerun.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "critdim/eval.hpp"
+
+namespace fs = std::filesystem;
+
+namespace critdim::eval {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string duration_text(double s) {
+    char buf[64];
+    if (s < 90)
+        std::snprintf(buf, sizeof buf, "%.0f s", s);
+    else if (s < 5400)
+        std::snprintf(buf, sizeof buf, "%.1f min", s / 60);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
+    return buf;
+}
+
+void note(const std::string& s) { std::fprintf(stderr, "critdim: reproduce: %s\n", s.c_str()); }
+
+// "middle" (block n_layer/2), "all" (1 .. n_layer-1), "A" or "A-B": an inclusive range of blocks.
+std::pair<int, int> parse_layers(const std::string& text, int64_t n_layer) {
+    const int n = static_cast<int>(n_layer);
+    if (text == "middle") return {n / 2, n / 2};
+    if (text == "all") return {std::min(1, n - 1), n - 1};
+    const size_t dash = text.find('-');
+    auto parse = [&](const std::string& item) {
+        char* rest = nullptr;
+        const long v = std::strtol(item.c_str(), &rest, 10);
+        if (item.empty() || *rest != '\0' || v < 0 || v >= n_layer)
+            throw_usage("--layers: '" + item + "' is not middle, all or a layer 0.." + std::to_string(n_layer - 1));
+        return static_cast<int>(v);
+    };
+    const int first = parse(text.substr(0, dash));
+    const int last = dash == std::string::npos ? first : parse(text.substr(dash + 1));
+    if (last < first) throw_usage("--layers: '" + text + "' is an empty range");
+    return {first, last};
+}
+
+// Difference of means of two stats files at the steered blocks (steer::build_vector_plan, as
+// `critdim vector`); with dims, masked to them at the whole vector's norm (CDS).
+steer::Plan vector_plan(const std::string& pos, const std::string& neg, const std::vector<int64_t>* dims,
+                        std::pair<int, int> layers) {
+    steer::VectorOptions vo;
+    vo.pos = pos, vo.neg = neg;
+    if (dims) vo.dims = *dims;
+    vo.layer_first = layers.first, vo.layer_last = layers.second;
+    vo.norm = steer::VectorNorm::match_whole;
+    return steer::build_vector_plan(vo);
+}
+
+int64_t correct_of(const std::vector<McqQuestion>& qs, const std::vector<McqScore>& sc) {
+    int64_t c = 0;
+    for (size_t i = 0; i < qs.size(); ++i) c += sc[i].predicted == qs[i].answer;
+    return c;
+}
+
+json accuracy_json(int64_t correct, int64_t n) {
+    const Accuracy a = wilson(correct, n);
+    return {{"accuracy", a.acc}, {"correct", correct}, {"n", n}, {"ci95", {a.ci_low, a.ci_high}}};
+}
+
+// The alpha with the best value (ties: the smallest |alpha|, 0 first).
+double best_alpha(const json& curve, const char* key) {
+    double best = 0.0, best_v = -1.0;
+    for (const json& p : curve) {
+        const double a = p["alpha"].get<double>(), v = p[key].get<double>();
+        if (v > best_v + 1e-12 || (std::abs(v - best_v) <= 1e-12 && std::abs(a) < std::abs(best))) best = a, best_v = v;
+    }
+    return best;
+}
+
+double l2(const steer::Plan& p) {
+    double s = 0.0;
+    for (float x : p.interventions.at(0).values.data) s += static_cast<double>(x) * x;
+    return std::sqrt(s);
+}
+
+// A plan at alpha attached to a context while the object lives (nothing when the plan is null).
+class Attached {
+public:
+    Attached(const model::Model& m, const steer::Plan* plan, double alpha, model::Context& ctx) : ctx_(ctx) {
+        if (!plan) return;
+        steer::Steering::Options so;
+        so.alpha = alpha;
+        steering_.emplace(m, std::span<const steer::Plan>(plan, 1), so);
+        steering_->attach(ctx);
+    }
+    ~Attached() {
+        if (steering_) steering_->detach(ctx_);
+    }
+    Attached(const Attached&) = delete;
+    Attached& operator=(const Attached&) = delete;
+    steer::Steering* get() { return steering_ ? &*steering_ : nullptr; }
+
+private:
+    model::Context& ctx_;
+    std::optional<steer::Steering> steering_;
+};
+
+struct Method {
+    const char* name;
+    const steer::Plan* plan;
+};
+
+struct SubjectData {
+    std::string name;
+    std::vector<McqQuestion> identify, evaluate;
+    int64_t identify_tokens = 0, evaluate_tokens = 0;  // per scoring pass
+};
+
+class Runner {
+public:
+    explicit Runner(const ReproduceOptions& o) : o_(o) {}
+    ReproduceSummary run();
+
+private:
+    json step(const std::string& name, double est_seconds, const std::function<json()>& fn);
+    void scan_prompts(const std::string& name, const std::vector<std::string>& texts, bool chat);
+    double score_accuracy(const std::vector<McqQuestion>& qs, const steer::Plan* plan, double alpha);
+    json generation_rates(const std::vector<Instruction>& harm, const std::vector<Instruction>& safe,
+                          const steer::Plan* plan, double alpha);
+
+    ReproduceOptions o_;
+    std::unique_ptr<model::Model> model_;
+    std::unique_ptr<tokenizer::Tokenizer> tok_;
+    std::unique_ptr<McqScorer> scorer_;
+    std::unique_ptr<Generator> gen_;
+    std::unique_ptr<RefusalJudge> judge_;
+    bool chat_jb_ = false;
+    int64_t n_ctx_ = 0;
+    // progress
+    Clock::time_point t0_;
+    double est_total_ = 0.0, est_done_ = 0.0, est_run_ = 0.0, sec_run_ = 0.0;
+    int64_t n_steps_ = 0, step_i_ = 0, steps_run_ = 0, steps_skipped_ = 0;
+};
+
+json Runner::step(const std::string& name, double est, const std::function<json()>& fn) {
+    const std::string path = o_.out_dir + "/steps/" + name + ".json";
+    ++step_i_;
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+        ++steps_skipped_;
+        est_done_ += est;
+        try {
+            return json::parse(read_text_file(path));
+        } catch (const json::parse_error& e) {
+            throw_input(path, std::string("not valid JSON (delete it to recompute the step): ") + e.what());
+        }
+    }
+    const auto t = Clock::now();
+    json j = fn();
+    write_file_atomic(path, j.dump(1) + "\n");
+    const double took = seconds_since(t);
+    ++steps_run_;
+    est_done_ += est, est_run_ += est, sec_run_ += took;
+    // ETA: the remaining estimate scaled by how fast the estimate has proved to be so far.
+    const double scale = est_run_ > 0 ? sec_run_ / est_run_ : 1.0;
+    const double eta = std::max(0.0, est_total_ - est_done_) * scale;
+    if (o_.progress)
+        std::fprintf(stderr, "critdim: [%lld/%lld] %-40s %6.1f s  %3.0f%% done, ETA %s\n",
+                     static_cast<long long>(step_i_), static_cast<long long>(n_steps_), name.c_str(), took,
+                     est_total_ > 0 ? 100.0 * est_done_ / est_total_ : 100.0, duration_text(eta).c_str());
+    return j;
+}
+
+void Runner::scan_prompts(const std::string& name, const std::vector<std::string>& texts, bool chat) {
+    const std::string out = o_.out_dir + "/scan/" + name + ".stats";
+    std::error_code ec;
+    if (fs::exists(out, ec)) return;
+    const std::string prompts = o_.out_dir + "/prompts/" + name + ".json";
+    write_file_atomic(prompts, json(texts).dump(1) + "\n");
+    analysis::ScanOptions so;
+    so.policy = analysis::PositionPolicy::last;
+    so.n_ctx = n_ctx_;
+    so.name = name;
+    so.n_threads = o_.n_threads;
+    so.add_bos = !chat;
+    so.parse_special = chat;
+    analysis::CorpusSpec spec;
+    spec.path = prompts;
+    spec.format = analysis::CorpusFormat::instructions;
+    analysis::scan(o_.model_path, {spec}, so, out);
+}
+
+double Runner::score_accuracy(const std::vector<McqQuestion>& qs, const steer::Plan* plan, double alpha) {
+    scorer_->prepare(qs);
+    const Attached steering(*model_, plan, alpha, scorer_->context());
+    const auto sc = scorer_->score();
+    return static_cast<double>(correct_of(qs, sc)) / static_cast<double>(qs.size());
+}
+
+json Runner::generation_rates(const std::vector<Instruction>& harm, const std::vector<Instruction>& safe,
+                              const steer::Plan* plan, double alpha) {
+    const Attached steering(*model_, plan, alpha, gen_->context());
+    json j = json::object();
+    if (!harm.empty()) {
+        const JailbreakResult r = run_jailbreak(*gen_, harm, *judge_);
+        j["asr"] = r.attack_success_rate;
+        j["n"] = r.n;
+        j["examples"] = json::array();
+        for (size_t i = 0; i < std::min<size_t>(3, r.completions.size()); ++i)
+            j["examples"].push_back({{"prompt", r.completions[i].prompt},
+                                     {"response", r.completions[i].response},
+                                     {"refused", r.completions[i].refused}});
+    }
+    if (!safe.empty()) {
+        const JailbreakResult r = run_jailbreak(*gen_, safe, *judge_);
+        j["harmless_refusal"] = r.refusal_rate;
+        j["harmless_n"] = r.n;
+    }
+    return j;
+}
+
+ReproduceSummary Runner::run() {
+    t0_ = Clock::now();
+    for (const char* sub : {"", "/steps", "/scan", "/prompts"}) {
+        std::error_code ec;
+        fs::create_directories(o_.out_dir + sub, ec);
+        if (ec) throw_io(o_.out_dir + sub, "cannot create the folder: " + ec.message());
+    }
+    if (o_.identify_share <= 0.0 || o_.identify_share >= 1.0) throw_usage("--identify must be between 0 and 1");
+    if (o_.questions < 2) throw_usage("--questions must be at least 2 (one to identify, one to evaluate)");
+    model_ = model::Model::load(o_.model_path);
+    tok_ = tokenizer::Tokenizer::from_gguf(model_->file());
+    judge_ = std::make_unique<RefusalJudge>(refusal_rule(o_.rule));
+    const model::HParams& hp = model_->hparams();
+    n_ctx_ = o_.n_ctx > 0 ? o_.n_ctx : hp.n_ctx_train;
+    const std::pair<int, int> layers = parse_layers(o_.layers, hp.n_layer);
+    const bool jailbreak = !o_.harmful.empty() && o_.advbench > 0;
+    chat_jb_ = !o_.chat_template.empty() || !tok_->chat_template().empty();
+
+    // ---- data: the subjects' questions split in two, the AdvBench and harmless samples.
+    std::vector<SubjectData> subjects;
+    const std::vector<std::string> names = o_.subjects.empty() ? mmlu_subjects(o_.mmlu_dir) : o_.subjects;
+    McqOptions mo;
+    mo.n_ctx = n_ctx_, mo.n_seq = o_.n_seq, mo.n_threads = o_.n_threads, mo.chat = o_.chat_mcq;
+    mo.chat_template = o_.chat_template;
+    mo.n_batch = std::max<int64_t>(1024, n_ctx_);
+    scorer_ = std::make_unique<McqScorer>(*model_, *tok_, mo);
+    int64_t n_identify = 0, n_evaluate = 0;
+    for (const std::string& name : names) {
+        const std::vector<McqQuestion> all = read_mmlu_questions(mmlu_subject_file(o_.mmlu_dir, name), name);
+        const std::vector<size_t> pick = sample_indices(all.size(), static_cast<size_t>(o_.questions), o_.seed);
+        if (pick.size() < 2) throw_input(mmlu_subject_file(o_.mmlu_dir, name), "fewer than 2 questions");
+        const size_t n_id =
+            std::clamp<size_t>(static_cast<size_t>(std::lround(o_.identify_share * pick.size())), 1, pick.size() - 1);
+        SubjectData s;
+        s.name = name;
+        for (size_t i = 0; i < pick.size(); ++i) (i < n_id ? s.identify : s.evaluate).push_back(all[pick[i]]);
+        scorer_->prepare(s.identify);
+        s.identify_tokens = scorer_->tokens_per_pass();
+        scorer_->prepare(s.evaluate);
+        s.evaluate_tokens = scorer_->tokens_per_pass();
+        n_identify += static_cast<int64_t>(s.identify.size()), n_evaluate += static_cast<int64_t>(s.evaluate.size());
+        subjects.push_back(std::move(s));
+    }
+    if (subjects.size() < 2) throw_usage("reproduce needs at least 2 subjects (each is steered against the others)");
+    std::vector<McqQuestion> all_identify, all_evaluate;
+    int64_t identify_tokens = 0, evaluate_tokens = 0;
+    for (const SubjectData& s : subjects) {
+        all_identify.insert(all_identify.end(), s.identify.begin(), s.identify.end());
+        all_evaluate.insert(all_evaluate.end(), s.evaluate.begin(), s.evaluate.end());
+        identify_tokens += s.identify_tokens, evaluate_tokens += s.evaluate_tokens;
+    }
+    scorer_->prepare(all_evaluate);
+    const std::string scoring = scorer_->scoring_case();
+
+    std::vector<Instruction> harm_eval, harm_id, safe_id, safe_eval;
+    if (jailbreak) {
+        const std::vector<Instruction> harm = read_instructions(o_.harmful);
+        const int64_t n_id = o_.advbench_identify > 0 ? o_.advbench_identify : o_.advbench;
+        const std::vector<size_t> pick = sample_indices(harm.size(), static_cast<size_t>(o_.advbench + n_id), o_.seed);
+        if (pick.size() < 2) throw_input(o_.harmful, "fewer than 2 instructions");
+        // METHOD.md 7.15: a seeded sample evaluates, the rest of the sample identifies.
+        const size_t n_ev = std::min<size_t>(static_cast<size_t>(o_.advbench), pick.size() - 1);
+        for (size_t i = 0; i < pick.size(); ++i) (i < n_ev ? harm_eval : harm_id).push_back(harm[pick[i]]);
+        if (!o_.harmless.empty()) {
+            const std::vector<Instruction> safe = read_instructions(o_.harmless);
+            const std::vector<size_t> sp = sample_indices(safe.size(), harm_id.size() + harm_eval.size(), o_.seed);
+            for (size_t i = 0; i < sp.size(); ++i) (i < harm_id.size() ? safe_id : safe_eval).push_back(safe[sp[i]]);
+        }
+        if (safe_id.empty()) throw_usage("reproduce: the jailbreak direction needs a harmless set (--harmless)");
+        GenerateOptions go;
+        go.max_tokens = o_.max_tokens, go.n_ctx = n_ctx_, go.n_seq = std::min(o_.n_seq, 8), go.chat = chat_jb_;
+        go.chat_template = o_.chat_template, go.n_threads = o_.n_threads;
+        gen_ = std::make_unique<Generator>(*model_, *tok_, go);
+    }
+    std::vector<int32_t> reference_tokens;
+    PerplexityOptions po;
+    po.n_ctx = std::min<int64_t>(n_ctx_, 512), po.max_chunks = o_.ppl_chunks, po.n_threads = o_.n_threads;
+    po.n_batch = po.n_ctx * 4;
+    if (!o_.reference.empty() && o_.ppl_chunks > 0)
+        reference_tokens = tok_->encode(read_text_file(o_.reference), true, false);
+
+    // ---- the estimate: one timed pass of scoring and of generation, scaled by the work.
+    double sec_per_token = 0.0, sec_per_step = 0.0;
+    {
+        std::vector<McqQuestion> probe(subjects[0].identify.begin(),
+                                       subjects[0].identify.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
+                                                                          4, subjects[0].identify.size())));
+        scorer_->prepare(probe);
+        scorer_->score();  // the first pass pays for page faults and cold caches
+        const auto t = Clock::now();
+        scorer_->score();
+        sec_per_token = seconds_since(t) / static_cast<double>(std::max<int64_t>(1, scorer_->tokens_per_pass()));
+        if (gen_) {
+            const auto tg = Clock::now();
+            GenerateOptions go;
+            go.max_tokens = 8, go.n_ctx = n_ctx_, go.n_seq = std::min(o_.n_seq, 8), go.chat = chat_jb_;
+            go.chat_template = o_.chat_template, go.n_threads = o_.n_threads;
+            Generator probe_gen(*model_, *tok_, go);
+            std::vector<std::string> ps;
+            for (size_t i = 0; i < std::min<size_t>(static_cast<size_t>(go.n_seq), harm_id.size()); ++i)
+                ps.push_back(harm_id[i].text);
+            probe_gen.generate(ps);
+            sec_per_step = seconds_since(tg) / 8.0;
+        }
+    }
+    const double n_alpha = static_cast<double>(o_.alphas.size());
+    auto gen_seconds = [&](size_t prompts) {
+        const double groups = std::ceil(static_cast<double>(prompts) / std::min(o_.n_seq, 8));
+        return groups * static_cast<double>(o_.max_tokens) * sec_per_step;
+    };
+    const double est_scan = static_cast<double>(identify_tokens) / 4.0 * sec_per_token;  // one pass, no continuations
+    const double est_baseline = static_cast<double>(identify_tokens + evaluate_tokens) * sec_per_token;
+    const int64_t n_ranks =
+        std::count_if(o_.ranks.begin(), o_.ranks.end(), [&](int64_t r) { return r >= 1 && r <= hp.n_embd; });
+    const double n_ablate_guess =
+        static_cast<double>(n_ranks + std::min<int64_t>(o_.ablate_top, hp.n_embd)) +
+        std::min<double>(static_cast<double>(hp.n_embd),
+                         static_cast<double>(o_.k) * static_cast<double>(subjects.size()) / 2);
+    const double est_jb_base = jailbreak ? gen_seconds(harm_id.size() + harm_eval.size() + safe_eval.size()) : 0.0;
+    const double est_jb_method =
+        jailbreak ? n_alpha * gen_seconds(harm_id.size()) + gen_seconds(harm_eval.size() + safe_eval.size()) : 0.0;
+    const double est_coh =
+        reference_tokens.empty() ? 0.0 : 2.0 * n_alpha * static_cast<double>(o_.ppl_chunks * po.n_ctx) * sec_per_token;
+    std::vector<double> est_subject;
+    double est = est_scan * (jailbreak ? 1.5 : 1.0) + est_baseline + 2 * est_jb_method + est_jb_base + 2 * est_coh;
+    for (const SubjectData& s : subjects) {
+        est_subject.push_back(static_cast<double>(s.identify_tokens) * n_alpha * sec_per_token +
+                              static_cast<double>(s.evaluate_tokens) * sec_per_token);
+        est += 2 * est_subject.back();
+    }
+    const double est_ablate_one = static_cast<double>(evaluate_tokens) * sec_per_token;
+    est += (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
+    est_total_ = est;
+    note(std::to_string(subjects.size()) + " subjects x " + std::to_string(o_.questions) + " questions (" +
+         std::to_string(n_identify) + " identify / " + std::to_string(n_evaluate) + " evaluate, " + scoring +
+         " scoring), " + std::to_string(o_.alphas.size()) + " alphas, " +
+         (jailbreak ? std::to_string(harm_eval.size()) + " + " + std::to_string(harm_id.size()) +
+                          " AdvBench prompts x " + std::to_string(o_.max_tokens) + " tokens"
+                    : std::string("no jailbreak")));
+    note("estimated run time " + duration_text(est) + " (measured " +
+         std::to_string(static_cast<int64_t>(1.0 / std::max(1e-9, sec_per_token))) + " scored tokens/s" +
+         (gen_ ? ", " + std::to_string(static_cast<int64_t>(std::min(o_.n_seq, 8) / std::max(1e-9, sec_per_step))) +
+                     " generated tokens/s"
+               : std::string()) +
+         "); finished steps in " + o_.out_dir + "/steps are skipped");
+    ReproduceSummary summary;
+    summary.estimate_seconds = est;
+    if (o_.estimate_only) return summary;
+    n_steps_ = static_cast<int64_t>(subjects.size()) * 2 + 1 + (jailbreak ? 3 : 0) +
+               (jailbreak && !reference_tokens.empty() ? 2 : 0);
+
+    // ---- identification: scans of each subject's identification questions (and the jailbreak sets).
+    {
+        Progress bar("scan", static_cast<int64_t>(subjects.size()) + (jailbreak ? 2 : 0), "sets", o_.progress);
+        int64_t done = 0;
+        for (const SubjectData& s : subjects) {
+            std::vector<std::string> texts;
+            for (const McqQuestion& q : s.identify)
+                texts.push_back(
+                    o_.chat_mcq ? tokenizer::render_user_prompt(*tok_, o_.model_path, q.prompt, "", o_.chat_template)
+                                : q.prompt);
+            scan_prompts("mmlu." + s.name, texts, o_.chat_mcq);
+            bar.update(++done);
+        }
+        if (jailbreak) {
+            for (auto [name, set] : {std::pair{"harmful", &harm_id}, std::pair{"harmless", &safe_id}}) {
+                std::vector<std::string> texts;
+                for (const Instruction& i : *set)
+                    texts.push_back(
+                        chat_jb_ ? tokenizer::render_user_prompt(*tok_, o_.model_path, i.text, "", o_.chat_template)
+                                 : i.text);
+                scan_prompts(name, texts, chat_jb_);
+                bar.update(++done);
+            }
+        }
+        bar.finish();
+        est_done_ += est_scan;
+    }
+    std::vector<std::pair<std::string, analysis::Stats>> stats;
+    for (const SubjectData& s : subjects)
+        stats.emplace_back(s.name, analysis::Stats::read(o_.out_dir + "/scan/mmlu." + s.name + ".stats"));
+    analysis::FindOptions fo;
+    fo.k = o_.k;
+    fo.gap = o_.gap;
+    const std::vector<analysis::DomainResult> critical = analysis::find_critical(stats, {}, fo);
+    write_file_atomic(o_.out_dir + "/critical.json", analysis::critical_json(critical, fo, stats[0].second));
+    std::vector<std::vector<int64_t>> critical_dims;
+    for (const auto& d : critical) {
+        critical_dims.emplace_back();
+        for (const auto& x : d.dims) critical_dims.back().push_back(x.dim);
+    }
+
+    // ---- MMLU: baseline, then per subject and method the identification curve and the evaluation.
+    const json baseline = step("mmlu_baseline", est_baseline, [&] {
+        json j = json::object();
+        for (const SubjectData& s : subjects) {
+            scorer_->prepare(s.identify);
+            const int64_t ci = correct_of(s.identify, scorer_->score());
+            scorer_->prepare(s.evaluate);
+            const int64_t ce = correct_of(s.evaluate, scorer_->score());
+            j[s.name] = {{"identify", accuracy_json(ci, static_cast<int64_t>(s.identify.size()))},
+                         {"evaluate", accuracy_json(ce, static_cast<int64_t>(s.evaluate.size()))}};
+        }
+        return j;
+    });
+    json subject_rows = json::array();
+    int64_t wins_cds = 0, wins_whole = 0, ties = 0;
+    double sum_base = 0, sum_whole = 0, sum_cds = 0;
+    for (size_t si = 0; si < subjects.size(); ++si) {
+        const SubjectData& s = subjects[si];
+        // The other subjects pooled into one file, the vector's negative side.
+        const std::string pos = o_.out_dir + "/scan/mmlu." + s.name + ".stats";
+        const std::string rest = o_.out_dir + "/scan/rest." + s.name + ".stats";
+        if (!fs::exists(rest)) {
+            analysis::Stats pooled_rest = stats[si == 0 ? 1 : 0].second;
+            for (size_t k = 0; k < stats.size(); ++k)
+                if (k != si && k != (si == 0 ? 1u : 0u))
+                    analysis::merge_into(pooled_rest, stats[k].second, stats[k].first);
+            pooled_rest.header.name = "rest." + s.name;
+            pooled_rest.write(rest);
+        }
+        const steer::Plan whole = vector_plan(pos, rest, nullptr, layers);
+        const steer::Plan cds = critical_dims[si].empty() ? whole : vector_plan(pos, rest, &critical_dims[si], layers);
+        const json& b = baseline[s.name];
+        json row = {{"subject", s.name},
+                    {"critical_dims", critical_dims[si]},
+                    {"n_identify", s.identify.size()},
+                    {"n_evaluate", s.evaluate.size()},
+                    {"baseline_identify", b["identify"]["accuracy"]},
+                    {"baseline_evaluate", b["evaluate"]["accuracy"]}};
+        for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
+            const char* method = mt.name;
+            const steer::Plan* plan = mt.plan;
+            const bool empty = std::string(method) == "cds" && critical_dims[si].empty();
+            row[method] = step("mmlu." + s.name + "." + method, est_subject[si], [&] {
+                json curve = json::array();
+                curve.push_back({{"alpha", 0.0}, {"accuracy", b["identify"]["accuracy"]}});
+                for (double a : o_.alphas)
+                    curve.push_back({{"alpha", a},
+                                     {"accuracy", empty ? b["identify"]["accuracy"].get<double>()
+                                                        : score_accuracy(s.identify, plan, a)}});
+                const double chosen = best_alpha(curve, "accuracy");
+                const double ev = chosen == 0.0 || empty ? b["evaluate"]["accuracy"].get<double>()
+                                                         : score_accuracy(s.evaluate, plan, chosen);
+                return json{{"curve", curve},
+                            {"alpha", chosen},
+                            {"norm", l2(*plan)},
+                            {"evaluate", ev},
+                            {"note", empty ? "no critical dimension passed the criterion: CDS is no steering" : ""}};
+            });
+        }
+        const double w = row["whole"]["evaluate"], c = row["cds"]["evaluate"];
+        row["winner"] = c > w + 1e-12 ? "cds" : (w > c + 1e-12 ? "whole" : "tie");
+        wins_cds += c > w + 1e-12, wins_whole += w > c + 1e-12, ties += std::abs(c - w) <= 1e-12;
+        sum_base += row["baseline_evaluate"].get<double>(), sum_whole += w, sum_cds += c;
+        subject_rows.push_back(row);
+    }
+    const double ns = static_cast<double>(subjects.size());
+    json mmlu = {{"scoring", scoring},
+                 {"letter_tokens", scorer_->letter_pieces()},
+                 {"subjects", subject_rows},
+                 {"wins", {{"cds", wins_cds}, {"whole", wins_whole}, {"ties", ties}, {"n_subjects", subjects.size()}}},
+                 {"mean_evaluate", {{"baseline", sum_base / ns}, {"whole", sum_whole / ns}, {"cds", sum_cds / ns}}}};
+
+    // ---- jailbreak: v = mean(harmless) - mean(harmful), CDS on the harmful set's critical dims.
+    json jb = nullptr, coherence = nullptr;
+    if (jailbreak) {
+        const analysis::Stats harmful = analysis::Stats::read(o_.out_dir + "/scan/harmful.stats");
+        const analysis::Stats harmless = analysis::Stats::read(o_.out_dir + "/scan/harmless.stats");
+        const auto jb_crit = analysis::find_critical({{"harmful", harmful}}, {{"harmless", harmless}}, fo);
+        std::vector<int64_t> jb_dims;
+        for (const auto& x : jb_crit[0].dims) jb_dims.push_back(x.dim);
+        write_file_atomic(o_.out_dir + "/critical_jailbreak.json", analysis::critical_json(jb_crit, fo, harmful));
+        const std::string harmless_path = o_.out_dir + "/scan/harmless.stats",
+                          harmful_path = o_.out_dir + "/scan/harmful.stats";
+        const steer::Plan whole = vector_plan(harmless_path, harmful_path, nullptr, layers);
+        const steer::Plan cds = jb_dims.empty() ? whole : vector_plan(harmless_path, harmful_path, &jb_dims, layers);
+        const json base = step("jailbreak_baseline", est_jb_base, [&] {
+            json id = generation_rates(harm_id, {}, nullptr, 0.0),
+                 ev = generation_rates(harm_eval, safe_eval, nullptr, 0.0);
+            return json{{"identify_asr", id["asr"]},
+                        {"evaluate_asr", ev["asr"]},
+                        {"harmless_refusal", ev.value("harmless_refusal", 0.0)},
+                        {"examples", ev["examples"]}};
+        });
+        jb = {{"rule", judge_->rule().name},
+              {"chat", chat_jb_},
+              {"critical_dims", jb_dims},
+              {"n_identify", harm_id.size()},
+              {"n_evaluate", harm_eval.size()},
+              {"n_harmless", safe_eval.size()},
+              {"baseline", base}};
+        for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
+            const char* method = mt.name;
+            const steer::Plan* plan = mt.plan;
+            jb[method] = step(std::string("jailbreak.") + method, est_jb_method, [&] {
+                json curve = json::array();
+                curve.push_back({{"alpha", 0.0}, {"asr", base["identify_asr"]}});
+                for (double a : o_.alphas)
+                    curve.push_back({{"alpha", a}, {"asr", generation_rates(harm_id, {}, plan, a)["asr"]}});
+                const double chosen = best_alpha(curve, "asr");
+                const json ev =
+                    chosen == 0.0 ? json{{"asr", base["evaluate_asr"]}, {"harmless_refusal", base["harmless_refusal"]}}
+                                  : generation_rates(harm_eval, safe_eval, plan, chosen);
+                return json{{"curve", curve},
+                            {"alpha", chosen},
+                            {"norm", l2(*plan)},
+                            {"evaluate_asr", ev["asr"]},
+                            {"harmless_refusal", ev.value("harmless_refusal", 0.0)},
+                            {"examples", ev.value("examples", json::array())}};
+            });
+        }
+        if (!reference_tokens.empty()) {
+            model::Context ctx(
+                *model_, perplexity_context(*model_, po, static_cast<int64_t>(reference_tokens.size()), o_.reference));
+            coherence = {{"reference", o_.reference}, {"n_ctx", po.n_ctx}, {"chunks", o_.ppl_chunks}};
+            for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
+                const char* method = mt.name;
+                const steer::Plan* plan = mt.plan;
+                coherence[method] = step(std::string("coherence.") + method, est_coh, [&] {
+                    json curve = json::array();
+                    for (double a : o_.alphas) {
+                        Attached st(*model_, plan, a, ctx);
+                        const PerplexityResult r = perplexity(ctx, *tok_, reference_tokens, po, st.get());
+                        curve.push_back({{"alpha", a},
+                                         {"ppl", r.ppl},
+                                         {"kl", r.kl_mean},
+                                         {"kl_max", r.kl_max},
+                                         {"baseline_ppl", r.base_ppl}});
+                    }
+                    return json{{"curve", curve}};
+                });
+            }
+            coherence["baseline_ppl"] = coherence["whole"]["curve"].empty()
+                                            ? 0.0
+                                            : coherence["whole"]["curve"][0]["baseline_ppl"].get<double>();
+        }
+    }
+
+    // ---- masking: dims by magnitude over every subject's identification scan, ablated on the evaluation split.
+    analysis::Stats pooled = stats[0].second;
+    for (size_t k = 1; k < stats.size(); ++k) analysis::merge_into(pooled, stats[k].second, stats[k].first);
+    const std::vector<int64_t> by_mag = magnitude_ranking(pooled);
+    std::vector<int64_t> zero_dims;
+    auto add = [](std::vector<int64_t>& v, int64_t d) {
+        if (std::find(v.begin(), v.end(), d) == v.end()) v.push_back(d);
+    };
+    for (int64_t r : o_.ranks)
+        if (r >= 1 && r <= hp.n_embd) add(zero_dims, by_mag[static_cast<size_t>(r - 1)]);
+    const std::vector<int64_t> rank_dims = zero_dims;
+    for (int64_t i = 0; i < std::min<int64_t>(o_.ablate_top, hp.n_embd); ++i)
+        add(zero_dims, by_mag[static_cast<size_t>(i)]);
+    for (const auto& d : critical_dims)
+        for (int64_t x : d) add(zero_dims, x);
+    n_steps_ += static_cast<int64_t>(zero_dims.size() + rank_dims.size());
+    {
+        // The guess of how many dims the masking ablates is now a count.
+        const double ablate_now = static_cast<double>(zero_dims.size() + rank_dims.size()) * est_ablate_one;
+        est_total_ += ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
+        const double scale = est_run_ > 0 ? sec_run_ / est_run_ : 1.0;
+        note("masking: " + std::to_string(zero_dims.size()) + " dims zeroed, " + std::to_string(rank_dims.size()) +
+             " mean-ablated; remaining estimate " + duration_text(std::max(0.0, est_total_ - est_done_) * scale));
+    }
+    json per_dim = json::object();  // "zero.12" -> per-subject evaluation accuracy
+    for (const char* mode : {"zero", "mean"}) {
+        const std::vector<int64_t>& dims = std::string(mode) == "zero" ? zero_dims : rank_dims;
+        for (int64_t dim : dims) {
+            per_dim[std::string(mode) + "." + std::to_string(dim)] =
+                step("ablate." + std::string(mode) + "." + std::to_string(dim), est_ablate_one, [&] {
+                    const steer::Plan plan =
+                        ablation_plan(dim, hp.n_layer, std::string(mode) == "mean" ? &pooled : nullptr);
+                    json j = json::object();
+                    scorer_->prepare(all_evaluate);
+                    std::vector<McqScore> sc;
+                    {
+                        const Attached st(*model_, &plan, 1.0, scorer_->context());
+                        sc = scorer_->score();
+                    }
+                    for (const auto& a : accuracy_by_subject(all_evaluate, sc)) j[a.subject] = a.accuracy.acc;
+                    j["__overall"] =
+                        static_cast<double>(correct_of(all_evaluate, sc)) / static_cast<double>(all_evaluate.size());
+                    return j;
+                });
+        }
+    }
+    int64_t base_correct = 0, base_n = 0;
+    for (const SubjectData& s : subjects) {
+        base_correct += baseline[s.name]["evaluate"]["correct"].get<int64_t>();
+        base_n += static_cast<int64_t>(s.evaluate.size());
+    }
+    const double base_overall = static_cast<double>(base_correct) / static_cast<double>(base_n);
+    json rank_table = json::array();
+    for (int64_t r : o_.ranks) {
+        if (r < 1 || r > hp.n_embd) continue;
+        const int64_t dim = by_mag[static_cast<size_t>(r - 1)];
+        rank_table.push_back({{"rank", r},
+                              {"dim", dim},
+                              {"zero", per_dim["zero." + std::to_string(dim)]["__overall"]},
+                              {"mean", per_dim["mean." + std::to_string(dim)]["__overall"]}});
+    }
+    json overlaps = json::array();
+    double overlap_sum = 0;
+    int64_t overlap_n = 0;
+    for (size_t si = 0; si < subjects.size(); ++si) {
+        if (critical_dims[si].empty()) continue;
+        std::vector<std::pair<double, int64_t>> drops;
+        for (int64_t d : zero_dims)
+            drops.emplace_back(baseline[subjects[si].name]["evaluate"]["accuracy"].get<double>() -
+                                   per_dim["zero." + std::to_string(d)][subjects[si].name].get<double>(),
+                               d);
+        std::stable_sort(drops.begin(), drops.end(), [](auto& a, auto& b) { return a.first > b.first; });
+        std::vector<int64_t> top;
+        for (size_t i = 0; i < std::min(drops.size(), critical_dims[si].size()); ++i) top.push_back(drops[i].second);
+        const double ov = overlap(critical_dims[si], top);
+        overlaps.push_back(
+            {{"subject", subjects[si].name}, {"critical", critical_dims[si]}, {"ablation_top", top}, {"overlap", ov}});
+        overlap_sum += ov, ++overlap_n;
+    }
+    json ablation = {
+        {"point", "resid_post"},
+        {"layers", "0.." + std::to_string(hp.n_layer - 1) + " (embedding excluded)"},
+        {"baseline", base_overall},
+        {"magnitude_order", std::vector<int64_t>(by_mag.begin(), by_mag.begin() + std::min<int64_t>(hp.n_embd, 100))},
+        {"rank_table", rank_table},
+        {"dims_ablated", zero_dims},
+        {"overlap", overlaps},
+        {"mean_overlap", overlap_n ? overlap_sum / static_cast<double>(overlap_n) : 0.0}};
+
+    // ---- results.json and the report.
+    summary.seconds = seconds_since(t0_);
+    summary.steps_run = steps_run_, summary.steps_skipped = steps_skipped_;
+    json settings = {
+        {"subjects", names},
+        {"questions", o_.questions},
+        {"identify_share", o_.identify_share},
+        {"n_identify", n_identify},
+        {"n_evaluate", n_evaluate},
+        {"seed", o_.seed},
+        {"alphas", o_.alphas},
+        {"k", o_.k},
+        {"criterion", analysis::criterion_name(fo.criterion)},
+        {"gap", fo.gap},
+        {"layers", layers},
+        {"point", "resid_post"},
+        {"policy", "last"},
+        {"positions_steered", "all"},
+        {"vector", "difference of means (target subject vs the other subjects; harmless vs harmful)"},
+        {"cds_norm", "equal L2 norm per layer"},
+        {"alpha_selection", "best identification-split score; ties to the smallest |alpha|"},
+        {"chat_mmlu", o_.chat_mcq},
+        {"chat_jailbreak", chat_jb_},
+        {"n_ctx", n_ctx_},
+        {"advbench", harm_eval.size()},
+        {"advbench_identify", harm_id.size()},
+        {"max_tokens", o_.max_tokens},
+        {"rule", judge_->rule().name},
+        {"ppl_chunks", o_.ppl_chunks},
+        {"ranks", o_.ranks},
+        {"ablate_top", o_.ablate_top},
+        {"data",
+         {{"mmlu", o_.mmlu_dir}, {"harmful", o_.harmful}, {"harmless", o_.harmless}, {"reference", o_.reference}}}};
+    json results = {{"format", "critdim-reproduce"},
+                    {"version", 1},
+                    {"critdim_version", CRITDIM_VERSION},
+                    {"model",
+                     {{"path", o_.model_path},
+                      {"arch", hp.arch},
+                      {"n_embd", hp.n_embd},
+                      {"n_layer", hp.n_layer},
+                      {"n_vocab", hp.n_vocab}}},
+                    {"settings", settings},
+                    {"estimate_seconds", est},
+                    {"seconds", summary.seconds},
+                    {"steps", {{"run", steps_run_}, {"skipped", steps_skipped_}}},
+                    {"mmlu", mmlu},
+                    {"jailbreak", jb},
+                    {"coherence", coherence},
+                    {"ablation", ablation},
+                    {"paper",
+                     {{"mmlu_cds_wins", "34 of 57"},
+                      {"advbench_asr", {{"cds", 0.92}, {"whole", 0.84}}},
+                      {"masking",
+                       "Gemma-2-2B-IT 56.53 -> 41.97 (Rank-1), 52.39 (Rank-10); Qwen3-8B 73.30 -> 21.97 (Rank-1), "
+                       "71.97 (Rank-100)"}}}};
+    const std::string text = results.dump(2, ' ', false, json::error_handler_t::replace);
+    summary.results_path = o_.out_dir + "/results.json";
+    summary.report_path = o_.out_dir + "/report.html";
+    write_file_atomic(summary.results_path, text + "\n");
+    write_file_atomic(summary.report_path, reproduce_report_html(text));
+    return summary;
+}
+
+}  // namespace
+
+ReproduceSummary reproduce(const ReproduceOptions& options) { return Runner(options).run(); }
+
+}  // namespace critdim::eval
