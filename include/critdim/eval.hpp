@@ -309,9 +309,12 @@ struct ReproduceOptions {
     double identify_share = 0.5;                         // of them used to identify (the rest evaluate)
     uint64_t seed = 0;
     std::vector<double> alphas = {0.25, 0.5, 1, 2, 4, 8};
-    int k = 10;                     // critical dimensions per subject
-    double gap = 0.30;              // find's frequency-gap threshold (METHOD.md 7.5)
-    std::string layers = "middle";  // "middle", "all" (1 .. n_layer-1), or a list "3,4"
+    std::vector<int> k = {10};  // critical dimensions per subject; several values: a sweep
+    double gap = 0.30;          // find's frequency-gap threshold (METHOD.md 7.5)
+    // Steered blocks, each "middle", "all" (1 .. n_layer-1), a block "A" or a range "A-B"; several: a sweep.
+    // The MMLU steering runs for every (k, layers) pair; each method takes its best (k, layers, alpha) on
+    // the identification split. The jailbreak, coherence and masking parts use the first k and layers.
+    std::vector<std::string> layers = {"middle"};
     int64_t advbench = 100;         // harmful prompts evaluated
     int64_t advbench_identify = 0;  // harmful prompts to identify (0: as many as advbench)
     int64_t max_tokens = 256;       // greedy tokens per jailbreak prompt

@@ -53,10 +53,16 @@ void register_reproduce(CLI::App& app) {
     cmd->add_option("--alphas", o.alphas, "steering coefficients tried on the identification split")
         ->delimiter(',')
         ->capture_default_str();
-    cmd->add_option("-k", o.k, "critical dimensions per subject")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("-k", o.k, "critical dimensions per subject; a list (5,10,20) sweeps them")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--gap", o.gap, "critical dims: activity-frequency gap threshold (find --gap)")
         ->capture_default_str();
-    cmd->add_option("--layers", o.layers, "steered block outputs: middle, all (1..n_layer-1), a block A or a range A-B")
+    cmd->add_option("--layers", o.layers,
+                    "steered block outputs: middle, all (1..n_layer-1), a block A or a range A-B; a list "
+                    "(middle,all,3-5) sweeps them")
+        ->delimiter(',')
         ->capture_default_str();
     cmd->add_option("--advbench", o.advbench, "AdvBench prompts evaluated")
         ->capture_default_str()

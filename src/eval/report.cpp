@@ -116,6 +116,13 @@ Series curve_series(const json& curve, const char* key, const std::string& name,
     return s;
 }
 
+// [A, B] as "blocks A-B" text ("A" when one block).
+std::string blocks(const json& range) {
+    if (!range.is_array() || range.size() != 2) return "";
+    const int a = range[0].get<int>(), b = range[1].get<int>();
+    return a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
+}
+
 const char* kWhole = "#d95f02";
 const char* kCds = "#1b9e77";
 const char* kBase = "#7570b3";
@@ -209,8 +216,8 @@ svg text { font-size: 11px; fill: #333; } svg text.title { font-size: 13px; font
     // Per-subject win table.
     h += "<h2>Per subject (evaluation split)</h2><table id=\"subjects\" class=\"sortable\"><thead><tr><th "
          "class=\"l\">subject</th>"
-         "<th class=\"l\">critical dims</th><th>baseline</th><th>whole alpha</th><th>whole</th><th>CDS "
-         "alpha</th><th>CDS</th>"
+         "<th class=\"l\">critical dims</th><th>baseline</th><th>whole alpha</th><th class=\"l\">whole "
+         "layers</th><th>whole</th><th>CDS alpha</th><th>CDS k</th><th class=\"l\">CDS layers</th><th>CDS</th>"
          "<th class=\"l\">winner</th></tr></thead><tbody>";
     for (const json& s : mmlu["subjects"]) {
         std::string dims;
@@ -219,11 +226,30 @@ svg text { font-size: 11px; fill: #333; } svg text.title { font-size: 13px; font
         h += "<tr class=\"" + (win == "tie" ? std::string() : win) + "\"><td class=\"l\">" +
              esc(s["subject"].get<std::string>()) + "</td><td class=\"l\">" + esc(dims.empty() ? "none" : dims) +
              "</td><td>" + num(s["baseline_evaluate"].get<double>()) + "</td><td>" +
-             num(s["whole"]["alpha"].get<double>(), "%g") + "</td><td>" + num(s["whole"]["evaluate"].get<double>()) +
+             num(s["whole"]["alpha"].get<double>(), "%g") + "</td><td class=\"l\">" +
+             blocks(s["whole"].value("layers", json())) + "</td><td>" + num(s["whole"]["evaluate"].get<double>()) +
              "</td><td>" + num(s["cds"]["alpha"].get<double>(), "%g") + "</td><td>" +
-             num(s["cds"]["evaluate"].get<double>()) + "</td><td class=\"l\">" + win + "</td></tr>";
+             s["cds"].value("k", json("")).dump() + "</td><td class=\"l\">" + blocks(s["cds"].value("layers", json())) +
+             "</td><td>" + num(s["cds"]["evaluate"].get<double>()) + "</td><td class=\"l\">" + win + "</td></tr>";
     }
     h += "</tbody></table>\n";
+
+    // The k and layer sweep: every combination's mean over subjects (each at its own identification alpha).
+    if (mmlu.contains("sweep") && mmlu["sweep"].is_array()) {
+        h += "<h2>k and layer sweep (mean over subjects, each combination at its own identification-split "
+             "alpha)</h2><table id=\"sweep\" class=\"sortable\"><thead><tr><th class=\"l\">method</th><th>k</th>"
+             "<th class=\"l\">layers</th><th>identification</th><th>evaluation</th><th>chosen for "
+             "subjects</th></tr></thead><tbody>";
+        for (const json& c : mmlu["sweep"]) {
+            const std::string method = c["method"].get<std::string>();
+            h += "<tr class=\"" + method + "\"><td class=\"l\">" + (method == "cds" ? "CDS" : "whole-vector") +
+                 "</td><td>" + (c["k"].is_null() ? std::string() : c["k"].dump()) + "</td><td class=\"l\">" +
+                 blocks(c["layers"]) + "</td><td>" + num(c["mean_identify"].get<double>()) + "</td><td>" +
+                 num(c["mean_evaluate"].get<double>()) + "</td><td>" + c["chosen"].dump() + "</td></tr>";
+        }
+        h += "</tbody></table><p class=\"muted\">Each method's result per subject is the combination with the best "
+             "identification-split accuracy; the evaluation column is shown, never used to choose.</p>\n";
+    }
 
     // Masking.
     const json& ab = r["ablation"];

@@ -117,6 +117,29 @@ private:
     std::optional<steer::Steering> steering_;
 };
 
+// One --layers value and the blocks it names; `tag` names its step files ("L2-2").
+struct LayerChoice {
+    std::string text;
+    std::pair<int, int> range;
+    std::string tag() const { return "L" + std::to_string(range.first) + "-" + std::to_string(range.second); }
+};
+
+// Per method, the best identification-split result over the (k, layers) sweep: higher accuracy at
+// the combination's own chosen alpha; ties to the smaller |alpha|, then to the first one tried.
+struct Choice {
+    json result;
+    double identify = -1.0;
+    bool better(const json& r) const {
+        const double id = r["identify"].get<double>();
+        if (result.is_null() || id > identify + 1e-12) return true;
+        return std::abs(id - identify) <= 1e-12 &&
+               std::abs(r["alpha"].get<double>()) < std::abs(result["alpha"].get<double>()) - 1e-12;
+    }
+    void offer(const json& r) {
+        if (better(r)) result = r, identify = r["identify"].get<double>();
+    }
+};
+
 struct Method {
     const char* name;
     const steer::Plan* plan;
@@ -245,7 +268,22 @@ ReproduceSummary Runner::run() {
     judge_ = std::make_unique<RefusalJudge>(refusal_rule(o_.rule));
     const model::HParams& hp = model_->hparams();
     n_ctx_ = o_.n_ctx > 0 ? o_.n_ctx : hp.n_ctx_train;
-    const std::pair<int, int> layers = parse_layers(o_.layers, hp.n_layer);
+    // The sweep's k values and layer choices, duplicates dropped (layer choices by their blocks).
+    std::vector<int> ks;
+    for (int k : o_.k) {
+        if (k < 1) throw_usage("-k: " + std::to_string(k) + " is not a positive count");
+        if (std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
+    }
+    if (ks.empty()) throw_usage("-k needs at least one value");
+    std::vector<LayerChoice> choices;
+    for (const std::string& text : o_.layers) {
+        const std::pair<int, int> range = parse_layers(text, hp.n_layer);
+        if (std::none_of(choices.begin(), choices.end(), [&](const LayerChoice& c) { return c.range == range; }))
+            choices.push_back({text, range});
+    }
+    if (choices.empty()) throw_usage("--layers needs at least one value");
+    const std::pair<int, int> layers = choices[0].range;  // jailbreak and coherence
+    const double n_combos = static_cast<double>(choices.size() * (1 + ks.size()));
     const bool jailbreak = !o_.harmful.empty() && o_.advbench > 0;
     chat_jb_ = !o_.chat_template.empty() || !tok_->chat_template().empty();
 
@@ -348,7 +386,7 @@ ReproduceSummary Runner::run() {
     const double n_ablate_guess =
         static_cast<double>(n_ranks + std::min<int64_t>(o_.ablate_top, hp.n_embd)) +
         std::min<double>(static_cast<double>(hp.n_embd),
-                         static_cast<double>(o_.k) * static_cast<double>(subjects.size()) / 2);
+                         static_cast<double>(ks[0]) * static_cast<double>(subjects.size()) / 2);
     const double est_jb_base = jailbreak ? gen_seconds(harm_id.size() + harm_eval.size() + safe_eval.size()) : 0.0;
     const double est_jb_method =
         jailbreak ? n_alpha * gen_seconds(harm_id.size()) + gen_seconds(harm_eval.size() + safe_eval.size()) : 0.0;
@@ -359,14 +397,15 @@ ReproduceSummary Runner::run() {
     for (const SubjectData& s : subjects) {
         est_subject.push_back(static_cast<double>(s.identify_tokens) * n_alpha * sec_per_token +
                               static_cast<double>(s.evaluate_tokens) * sec_per_token);
-        est += 2 * est_subject.back();
+        est += n_combos * est_subject.back();
     }
     const double est_ablate_one = static_cast<double>(evaluate_tokens) * sec_per_token;
     est += (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
     est_total_ = est;
     note(std::to_string(subjects.size()) + " subjects x " + std::to_string(o_.questions) + " questions (" +
          std::to_string(n_identify) + " identify / " + std::to_string(n_evaluate) + " evaluate, " + scoring +
-         " scoring), " + std::to_string(o_.alphas.size()) + " alphas, " +
+         " scoring), " + std::to_string(o_.alphas.size()) + " alphas x " + std::to_string(ks.size()) + " k x " +
+         std::to_string(choices.size()) + " layer choices, " +
          (jailbreak ? std::to_string(harm_eval.size()) + " + " + std::to_string(harm_id.size()) +
                           " AdvBench prompts x " + std::to_string(o_.max_tokens) + " tokens"
                     : std::string("no jailbreak")));
@@ -379,8 +418,8 @@ ReproduceSummary Runner::run() {
     ReproduceSummary summary;
     summary.estimate_seconds = est;
     if (o_.estimate_only) return summary;
-    n_steps_ = static_cast<int64_t>(subjects.size()) * 2 + 1 + (jailbreak ? 3 : 0) +
-               (jailbreak && !reference_tokens.empty() ? 2 : 0);
+    n_steps_ = static_cast<int64_t>(subjects.size()) * static_cast<int64_t>(choices.size() * (1 + ks.size())) + 1 +
+               (jailbreak ? 3 : 0) + (jailbreak && !reference_tokens.empty() ? 2 : 0);
 
     // ---- identification: scans of each subject's identification questions (and the jailbreak sets).
     {
@@ -412,16 +451,24 @@ ReproduceSummary Runner::run() {
     std::vector<std::pair<std::string, analysis::Stats>> stats;
     for (const SubjectData& s : subjects)
         stats.emplace_back(s.name, analysis::Stats::read(o_.out_dir + "/scan/mmlu." + s.name + ".stats"));
+    // critical_by_k[ki][si]: subject si's critical dims at ks[ki]; critical.json holds the first k.
     analysis::FindOptions fo;
-    fo.k = o_.k;
     fo.gap = o_.gap;
-    const std::vector<analysis::DomainResult> critical = analysis::find_critical(stats, {}, fo);
-    write_file_atomic(o_.out_dir + "/critical.json", analysis::critical_json(critical, fo, stats[0].second));
-    std::vector<std::vector<int64_t>> critical_dims;
-    for (const auto& d : critical) {
-        critical_dims.emplace_back();
-        for (const auto& x : d.dims) critical_dims.back().push_back(x.dim);
+    std::vector<std::vector<std::vector<int64_t>>> critical_by_k;
+    for (size_t ki = ks.size(); ki-- > 0;) {
+        fo.k = ks[ki];
+        const std::vector<analysis::DomainResult> critical = analysis::find_critical(stats, {}, fo);
+        const std::string text = analysis::critical_json(critical, fo, stats[0].second);
+        if (ks.size() > 1) write_file_atomic(o_.out_dir + "/critical.k" + std::to_string(ks[ki]) + ".json", text);
+        if (ki == 0) write_file_atomic(o_.out_dir + "/critical.json", text);
+        std::vector<std::vector<int64_t>> dims;
+        for (const auto& d : critical) {
+            dims.emplace_back();
+            for (const auto& x : d.dims) dims.back().push_back(x.dim);
+        }
+        critical_by_k.insert(critical_by_k.begin(), std::move(dims));
     }
+    const std::vector<std::vector<int64_t>>& critical_dims = critical_by_k[0];
 
     // ---- MMLU: baseline, then per subject and method the identification curve and the evaluation.
     const json baseline = step("mmlu_baseline", est_baseline, [&] {
@@ -439,6 +486,7 @@ ReproduceSummary Runner::run() {
     json subject_rows = json::array();
     int64_t wins_cds = 0, wins_whole = 0, ties = 0;
     double sum_base = 0, sum_whole = 0, sum_cds = 0;
+    std::vector<std::pair<std::string, json>> combos;  // "method|k|layers" -> means over subjects
     for (size_t si = 0; si < subjects.size(); ++si) {
         const SubjectData& s = subjects[si];
         // The other subjects pooled into one file, the vector's negative side.
@@ -452,35 +500,83 @@ ReproduceSummary Runner::run() {
             pooled_rest.header.name = "rest." + s.name;
             pooled_rest.write(rest);
         }
-        const steer::Plan whole = vector_plan(pos, rest, nullptr, layers);
-        const steer::Plan cds = critical_dims[si].empty() ? whole : vector_plan(pos, rest, &critical_dims[si], layers);
         const json& b = baseline[s.name];
+        json by_k = json::object();
+        for (size_t ki = 0; ki < ks.size(); ++ki) by_k[std::to_string(ks[ki])] = critical_by_k[ki][si];
         json row = {{"subject", s.name},
                     {"critical_dims", critical_dims[si]},
+                    {"critical_dims_by_k", by_k},
                     {"n_identify", s.identify.size()},
                     {"n_evaluate", s.evaluate.size()},
                     {"baseline_identify", b["identify"]["accuracy"]},
                     {"baseline_evaluate", b["evaluate"]["accuracy"]}};
-        for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
-            const char* method = mt.name;
-            const steer::Plan* plan = mt.plan;
-            const bool empty = std::string(method) == "cds" && critical_dims[si].empty();
-            row[method] = step("mmlu." + s.name + "." + method, est_subject[si], [&] {
+        // One method at one (k, layers): the identification curve, its best alpha, the evaluation there.
+        auto sweep_step = [&](const std::string& name, const steer::Plan& plan, bool empty) {
+            return step(name, est_subject[si], [&] {
                 json curve = json::array();
                 curve.push_back({{"alpha", 0.0}, {"accuracy", b["identify"]["accuracy"]}});
                 for (double a : o_.alphas)
                     curve.push_back({{"alpha", a},
                                      {"accuracy", empty ? b["identify"]["accuracy"].get<double>()
-                                                        : score_accuracy(s.identify, plan, a)}});
+                                                        : score_accuracy(s.identify, &plan, a)}});
                 const double chosen = best_alpha(curve, "accuracy");
+                double identify = 0.0;
+                for (const json& p : curve)
+                    if (p["alpha"].get<double>() == chosen) identify = p["accuracy"].get<double>();
                 const double ev = chosen == 0.0 || empty ? b["evaluate"]["accuracy"].get<double>()
-                                                         : score_accuracy(s.evaluate, plan, chosen);
+                                                         : score_accuracy(s.evaluate, &plan, chosen);
                 return json{{"curve", curve},
                             {"alpha", chosen},
-                            {"norm", l2(*plan)},
+                            {"identify", identify},
+                            {"norm", l2(plan)},
                             {"evaluate", ev},
                             {"note", empty ? "no critical dimension passed the criterion: CDS is no steering" : ""}};
             });
+        };
+        Choice best_whole, best_cds;
+        json sweep = json::array();
+        for (const LayerChoice& lc : choices) {
+            const steer::Plan whole = vector_plan(pos, rest, nullptr, lc.range);
+            json w = sweep_step("mmlu." + s.name + ".whole." + lc.tag(), whole, false);
+            w["layers"] = lc.range;
+            best_whole.offer(w);
+            sweep.push_back({{"method", "whole"}, {"k", nullptr}});
+            sweep.back().update(w);
+            for (size_t ki = 0; ki < ks.size(); ++ki) {
+                const std::vector<int64_t>& dims = critical_by_k[ki][si];
+                const steer::Plan cds = dims.empty() ? whole : vector_plan(pos, rest, &dims, lc.range);
+                json c = sweep_step("mmlu." + s.name + ".cds.k" + std::to_string(ks[ki]) + "." + lc.tag(), cds,
+                                    dims.empty());
+                c["k"] = ks[ki], c["layers"] = lc.range, c["dims"] = dims;
+                best_cds.offer(c);
+                sweep.push_back({{"method", "cds"}, {"k", ks[ki]}, {"layers", lc.range}});
+                sweep.back().update(c);
+            }
+        }
+        for (json& e : sweep) {
+            e.erase("dims"), e.erase("note");
+            const Choice& c = e["method"] == "cds" ? best_cds : best_whole;
+            e["chosen"] = e["k"] == c.result.value("k", json()) && e["layers"] == c.result["layers"];
+        }
+        row["whole"] = best_whole.result;
+        row["cds"] = best_cds.result;
+        row["sweep"] = sweep;
+        for (const json& e : sweep) {
+            const std::string key = e["method"].get<std::string>() + "|" + e["k"].dump() + "|" + e["layers"].dump();
+            auto it = std::find_if(combos.begin(), combos.end(), [&](const auto& c) { return c.first == key; });
+            if (it == combos.end()) {
+                combos.emplace_back(key, json{{"method", e["method"]},
+                                              {"k", e["k"]},
+                                              {"layers", e["layers"]},
+                                              {"mean_identify", 0.0},
+                                              {"mean_evaluate", 0.0},
+                                              {"chosen", 0}});
+                it = combos.end() - 1;
+            }
+            json& c = it->second;
+            c["mean_identify"] = c["mean_identify"].get<double>() + e["identify"].get<double>();
+            c["mean_evaluate"] = c["mean_evaluate"].get<double>() + e["evaluate"].get<double>();
+            c["chosen"] = c["chosen"].get<int>() + (e["chosen"].get<bool>() ? 1 : 0);
         }
         const double w = row["whole"]["evaluate"], c = row["cds"]["evaluate"];
         row["winner"] = c > w + 1e-12 ? "cds" : (w > c + 1e-12 ? "whole" : "tie");
@@ -489,17 +585,25 @@ ReproduceSummary Runner::run() {
         subject_rows.push_back(row);
     }
     const double ns = static_cast<double>(subjects.size());
+    json sweep_table = json::array();
+    for (auto& [key, c] : combos) {
+        c["mean_identify"] = c["mean_identify"].get<double>() / ns;
+        c["mean_evaluate"] = c["mean_evaluate"].get<double>() / ns;
+        sweep_table.push_back(c);
+    }
     json mmlu = {{"scoring", scoring},
                  {"letter_tokens", scorer_->letter_pieces()},
                  {"subjects", subject_rows},
                  {"wins", {{"cds", wins_cds}, {"whole", wins_whole}, {"ties", ties}, {"n_subjects", subjects.size()}}},
-                 {"mean_evaluate", {{"baseline", sum_base / ns}, {"whole", sum_whole / ns}, {"cds", sum_cds / ns}}}};
+                 {"mean_evaluate", {{"baseline", sum_base / ns}, {"whole", sum_whole / ns}, {"cds", sum_cds / ns}}},
+                 {"sweep", sweep_table}};
 
     // ---- jailbreak: v = mean(harmless) - mean(harmful), CDS on the harmful set's critical dims.
     json jb = nullptr, coherence = nullptr;
     if (jailbreak) {
         const analysis::Stats harmful = analysis::Stats::read(o_.out_dir + "/scan/harmful.stats");
         const analysis::Stats harmless = analysis::Stats::read(o_.out_dir + "/scan/harmless.stats");
+        fo.k = ks[0];
         const auto jb_crit = analysis::find_critical({{"harmful", harmful}}, {{"harmless", harmless}}, fo);
         std::vector<int64_t> jb_dims;
         for (const auto& x : jb_crit[0].dims) jb_dims.push_back(x.dim);
@@ -507,6 +611,10 @@ ReproduceSummary Runner::run() {
         const std::string harmless_path = o_.out_dir + "/scan/harmless.stats",
                           harmful_path = o_.out_dir + "/scan/harmful.stats";
         const steer::Plan whole = vector_plan(harmless_path, harmful_path, nullptr, layers);
+        // Step names carry the k (CDS) and the blocks, so a rerun with other choices recomputes them.
+        auto tag_of = [&](const std::string& method) {
+            return (method == "cds" ? ".k" + std::to_string(ks[0]) : std::string()) + "." + choices[0].tag();
+        };
         const steer::Plan cds = jb_dims.empty() ? whole : vector_plan(harmless_path, harmful_path, &jb_dims, layers);
         const json base = step("jailbreak_baseline", est_jb_base, [&] {
             json id = generation_rates(harm_id, {}, nullptr, 0.0),
@@ -519,6 +627,8 @@ ReproduceSummary Runner::run() {
         jb = {{"rule", judge_->rule().name},
               {"chat", chat_jb_},
               {"critical_dims", jb_dims},
+              {"k", ks[0]},
+              {"layers", layers},
               {"n_identify", harm_id.size()},
               {"n_evaluate", harm_eval.size()},
               {"n_harmless", safe_eval.size()},
@@ -526,7 +636,7 @@ ReproduceSummary Runner::run() {
         for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
             const char* method = mt.name;
             const steer::Plan* plan = mt.plan;
-            jb[method] = step(std::string("jailbreak.") + method, est_jb_method, [&] {
+            jb[method] = step(std::string("jailbreak.") + method + tag_of(method), est_jb_method, [&] {
                 json curve = json::array();
                 curve.push_back({{"alpha", 0.0}, {"asr", base["identify_asr"]}});
                 for (double a : o_.alphas)
@@ -550,7 +660,7 @@ ReproduceSummary Runner::run() {
             for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
                 const char* method = mt.name;
                 const steer::Plan* plan = mt.plan;
-                coherence[method] = step(std::string("coherence.") + method, est_coh, [&] {
+                coherence[method] = step(std::string("coherence.") + method + tag_of(method), est_coh, [&] {
                     json curve = json::array();
                     for (double a : o_.alphas) {
                         Attached st(*model_, plan, a, ctx);
@@ -662,6 +772,8 @@ ReproduceSummary Runner::run() {
     // ---- results.json and the report.
     summary.seconds = seconds_since(t0_);
     summary.steps_run = steps_run_, summary.steps_skipped = steps_skipped_;
+    json layer_ranges = json::array(), layer_names = json::array();
+    for (const LayerChoice& lc : choices) layer_ranges.push_back(lc.range), layer_names.push_back(lc.text);
     json settings = {
         {"subjects", names},
         {"questions", o_.questions},
@@ -670,16 +782,22 @@ ReproduceSummary Runner::run() {
         {"n_evaluate", n_evaluate},
         {"seed", o_.seed},
         {"alphas", o_.alphas},
-        {"k", o_.k},
+        {"k", ks.size() == 1 ? json(ks[0]) : json(ks)},
+        {"k_values", ks},
         {"criterion", analysis::criterion_name(fo.criterion)},
         {"gap", fo.gap},
-        {"layers", layers},
+        {"layers", layer_ranges.size() == 1 ? json(layers) : json(layer_ranges)},
+        {"layer_choices", layer_names},
         {"point", "resid_post"},
         {"policy", "last"},
         {"positions_steered", "all"},
         {"vector", "difference of means (target subject vs the other subjects; harmless vs harmful)"},
         {"cds_norm", "equal L2 norm per layer"},
         {"alpha_selection", "best identification-split score; ties to the smallest |alpha|"},
+        {"sweep_selection",
+         "per method and subject, the (k, layers, alpha) with the best identification-split accuracy; ties to the "
+         "smallest |alpha|, then the first k and layers given; the jailbreak, coherence and masking use the first "
+         "k and layers"},
         {"chat_mmlu", o_.chat_mcq},
         {"chat_jailbreak", chat_jb_},
         {"n_ctx", n_ctx_},

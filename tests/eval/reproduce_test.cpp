@@ -55,7 +55,8 @@ bool has_path(const nlohmann::json& j, const std::string& path, std::string& why
     return has_path(v, rest, why);
 }
 
-// 5 subjects x 6 questions, 8 AdvBench prompts: the CI-sized protocol (about a minute on 2 cores).
+// 5 subjects x 6 questions, 8 AdvBench prompts, a sweep of 2 k x 2 layer choices: the CI-sized
+// protocol (well under a minute on 2 cores).
 std::vector<std::string> ci_args(const std::string& out) {
     return {"reproduce",    test::stories(),
             "--data",       test::data_dir(),
@@ -67,7 +68,8 @@ std::vector<std::string> ci_args(const std::string& out) {
             "--ppl-chunks", "2",
             "--ctx",        "128",
             "--alphas",     "1,4",
-            "-k",           "2",
+            "-k",           "2,1",
+            "--layers",     "middle,all",
             "--gap",        "0",
             "--ablate-top", "1",
             "--ranks",      "1,10,100",
@@ -115,6 +117,50 @@ TEST(EvalReproduce, CiSizedRunHasEveryDocumentedField) {
     // --gap 0: every subject has critical dims, so the CDS path runs (stories260K's last-token
     // activity is the same in every subject: no dim passes the paper's 0.30 gap)
     for (const auto& s : r.results["mmlu"]["subjects"]) EXPECT_EQ(s["critical_dims"].size(), 2u);
+    EXPECT_EQ(r.results["settings"]["k"], nlohmann::json({2, 1}));
+    EXPECT_EQ(r.results["settings"]["layers"], nlohmann::json({{2, 2}, {1, 4}}));  // stories260K: 5 layers
+    EXPECT_EQ(r.results["jailbreak"]["k"], 2);
+    EXPECT_EQ(r.results["jailbreak"]["layers"], nlohmann::json({2, 2}));
+    EXPECT_TRUE(fs::exists(r.out + "/critical.k1.json"));
+    EXPECT_TRUE(fs::exists(r.out + "/steps/jailbreak.cds.k2.L2-2.json"));
+}
+
+// Every (k, layers) combination is run, and each method's choice is the best on the
+// identification split (ties to the smaller |alpha|), whatever the evaluation split says.
+TEST(EvalReproduce, SweepChoosesOnTheIdentificationSplit) {
+    const CiRun& r = ci_run();
+    const auto& mmlu = r.results["mmlu"];
+    ASSERT_EQ(mmlu["sweep"].size(), 6u);  // whole x 2 layer choices, CDS x 2 k x 2 layer choices
+    int chosen_whole = 0, chosen_cds = 0;
+    for (const auto& c : mmlu["sweep"]) (c["method"] == "cds" ? chosen_cds : chosen_whole) += c["chosen"].get<int>();
+    EXPECT_EQ(chosen_whole, 5);
+    EXPECT_EQ(chosen_cds, 5);
+    for (const auto& s : mmlu["subjects"]) {
+        ASSERT_EQ(s["sweep"].size(), 6u) << s["subject"];
+        EXPECT_EQ(s["critical_dims_by_k"]["1"].size(), 1u);
+        EXPECT_EQ(s["critical_dims_by_k"]["2"], s["critical_dims"]);
+        for (const char* method : {"whole", "cds"}) {
+            const auto& pick = s[method];
+            int n_chosen = 0;
+            for (const auto& e : s["sweep"]) {
+                if (e["method"] != method) continue;
+                EXPECT_LE(e["identify"].get<double>(), pick["identify"].get<double>() + 1e-12) << s["subject"];
+                double at_alpha = -1;
+                for (const auto& p : e["curve"])
+                    if (p["alpha"] == e["alpha"]) at_alpha = p["accuracy"];
+                EXPECT_DOUBLE_EQ(at_alpha, e["identify"].get<double>());
+                if (e["chosen"].get<bool>()) {
+                    ++n_chosen;
+                    EXPECT_EQ(e["evaluate"], pick["evaluate"]);
+                    EXPECT_EQ(e["alpha"], pick["alpha"]);
+                    EXPECT_EQ(e["layers"], pick["layers"]);
+                }
+            }
+            EXPECT_EQ(n_chosen, 1) << s["subject"] << " " << method;
+        }
+    }
+    const std::string html = read_text_file(r.out + "/report.html");
+    EXPECT_NE(html.find("id=\"sweep\""), std::string::npos);
 }
 
 TEST(EvalReproduce, RerunSkipsEveryStepAndRedoesAMissingOne) {
@@ -126,7 +172,7 @@ TEST(EvalReproduce, RerunSkipsEveryStepAndRedoesAMissingOne) {
     EXPECT_EQ(again["steps"]["run"], 0);
     EXPECT_EQ(again["mmlu"], r.results["mmlu"]);
     EXPECT_EQ(again["ablation"], r.results["ablation"]);
-    fs::remove(r.out + "/steps/mmlu.anatomy.cds.json");
+    fs::remove(r.out + "/steps/mmlu.anatomy.cds.k1.L1-4.json");
     res = critdim::test::run_critdim(args);
     ASSERT_EQ(res.exit_code, 0) << res.err;
     again = nlohmann::json::parse(read_text_file(r.out + "/results.json"));
@@ -163,6 +209,13 @@ TEST(EvalReproduce, BadOptionsAreUsageErrors) {
                                       "--layers", "9"});
     EXPECT_EQ(res.exit_code, 2);
     EXPECT_NE(res.err.find("--layers: '9' is not middle, all or a layer 0..4"), std::string::npos) << res.err;
+    // a layer choice naming the same blocks as another, and a repeated k, count once
+    res = critdim::test::run_critdim({"reproduce", test::stories(), "--data", test::data_dir(), "--out",
+                                      critdim::test::temp_dir("rp") + "/o", "--subjects", "astronomy,anatomy",
+                                      "--questions", "4", "--no-jailbreak", "--no-reference", "-k", "3,3", "--layers",
+                                      "middle,2", "--estimate"});
+    EXPECT_EQ(res.exit_code, 0) << res.err;
+    EXPECT_NE(res.err.find("1 k x 1 layer choices"), std::string::npos) << res.err;
 }
 
 }  // namespace
