@@ -16,6 +16,7 @@ void register_commands(CLI::App& app) {
     register_explain(app);
     register_import_cvector(app);
     register_export_cvector(app);
+    register_serve(app);
 }
 
 }  // namespace critdim::cli

@@ -20,5 +20,6 @@ void register_find(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_import_cvector(CLI::App& app);
 void register_export_cvector(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "critdim/serve.hpp"
+
 namespace critdim::cli {
 
 std::vector<int32_t> parse_token_list(const std::string& text) {
@@ -32,25 +34,10 @@ void add_threads_option(CLI::App* cmd, int& threads) {
 
 std::string render_chat_prompt(const tokenizer::Tokenizer& tok, const std::string& where, const std::string& user,
                                const std::string& system, const std::string& template_name) {
-    std::string source;
-    std::string origin = where + ": tokenizer.chat_template";
-    if (!template_name.empty()) {
-        source = tokenizer::builtin_chat_template(template_name);
-        origin = "built-in chat template '" + template_name + "'";
-    } else {
-        source = tok.chat_template();
-        if (source.empty())
-            throw_usage(where + " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
-                                "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
-    }
-    const tokenizer::ChatTemplate chat(source, origin);
     std::vector<tokenizer::ChatMessage> messages;
     if (!system.empty()) messages.push_back({"system", system});
     messages.push_back({"user", user});
-    tokenizer::ChatRenderOptions options;
-    if (tok.bos_id() >= 0) options.special_tokens["bos_token"] = tok.token_text(tok.bos_id());
-    if (tok.eos_id() >= 0) options.special_tokens["eos_token"] = tok.token_text(tok.eos_id());
-    return chat.render(messages, options);
+    return serve::ChatFormatter(tok, where, template_name).render(messages);
 }
 
 void log(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_str()); }
