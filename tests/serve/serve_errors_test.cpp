@@ -115,7 +115,7 @@ TEST(ServeErrors, Plans) {
     ServerProcess& s = limits_server();
     json b = ok_body();
     b["steering"] = "nonesuch";
-    expect_error(post(s, "/v1/completions", b, kAuth), 400, "no plan named 'nonesuch' (loaded with --plans: flip, up)");
+    expect_error(post(s, "/v1/completions", b, kAuth), 400, "no plan named 'nonesuch' (loaded with --plans: flip, late, up)");
     json wrong = up_plan();
     wrong["model"] = {{"n_embd", 128}};
     b["steering"] = wrong;

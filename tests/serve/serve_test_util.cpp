@@ -52,6 +52,9 @@ const std::string& plans_dir() {
         const std::string d = critdim::test::temp_dir("serve-plans");
         write_file_atomic(d + "/up.json", up_plan().dump(2));
         write_file_atomic(d + "/flip.json", plan_json("scale", std::vector<float>(20, -1.0f)).dump(2));
+        json late = up_plan();  // steers the generated tokens only
+        late["interventions"][0]["positions"] = "generated";
+        write_file_atomic(d + "/late.json", late.dump(2));
         return d;
     }();
     return dir;

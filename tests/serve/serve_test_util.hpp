@@ -14,7 +14,8 @@ using json = nlohmann::json;
 
 // A tiny random-weight llama (critdim synth --config tiny, Q8_0), made once per test run.
 const std::string& tiny_model();
-// A folder with two plans for the tiny model: up.json (add) and flip.json (scale by -1).
+// A folder with plans for the tiny model: up.json (add), flip.json (scale by -1) and
+// late.json (up.json on generated positions only).
 const std::string& plans_dir();
 // The inline form of plans_dir()/up.json.
 json up_plan();
