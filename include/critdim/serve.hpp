@@ -51,7 +51,7 @@ const char* finish_reason_name(FinishReason r);  // "stop", "length", or "" for 
 
 struct TokenLogprob {
     int32_t token = 0;
-    float logprob = 0.0f;                             // log-softmax of the model's logits (before temperature)
+    float logprob = 0.0f;                        // log-softmax of the model's logits (before temperature)
     std::vector<std::pair<int32_t, float>> top;  // the most likely tokens, best first
 };
 
@@ -73,7 +73,7 @@ public:
     bool done() const { return finish_ != FinishReason::none; }
     FinishReason finish_reason() const { return finish_; }
     const std::vector<int32_t>& tokens() const { return tokens_; }  // sampled, the end token included
-    const std::string& text() const { return text_; }                // released so far
+    const std::string& text() const { return text_; }               // released so far
 
 private:
     std::string release(bool all);
@@ -119,10 +119,10 @@ struct Job {
 };
 
 struct EngineOptions {
-    int n_slots = 4;           // sequences decoded together
-    int64_t n_ctx = 0;         // positions per sequence
-    int64_t n_batch = 512;     // tokens per forward pass (decode rows first, then prompt chunks)
-    size_t queue_limit = 64;   // jobs waiting for a slot; beyond it submit() refuses
+    int n_slots = 4;          // sequences decoded together
+    int64_t n_ctx = 0;        // positions per sequence
+    int64_t n_batch = 512;    // tokens per forward pass (decode rows first, then prompt chunks)
+    size_t queue_limit = 64;  // jobs waiting for a slot; beyond it submit() refuses
     int n_threads = 0;
 };
 

@@ -1,6 +1,8 @@
 // critdim serve MODEL [--host H] [--port P] [--plans DIR] [--api-key KEY] [--parallel N]: the
 // OpenAI-compatible HTTP server with per-request steering (docs/serve.md). SIGINT/SIGTERM
 // stop accepting requests, let the running ones finish and exit 0.
+#include "critdim/serve.hpp"
+
 #include <pthread.h>
 
 #include <atomic>
@@ -10,7 +12,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "critdim/serve.hpp"
 
 namespace critdim::cli {
 
@@ -43,7 +44,9 @@ void register_serve(CLI::App& app) {
     cmd->add_option("--max-body", max_body_kib, "largest request body in KiB; beyond: 413")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 20));
-    cmd->add_option("--batch", o.engine.n_batch, "tokens per forward pass")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+    cmd->add_option("--batch", o.engine.n_batch, "tokens per forward pass")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 16));
     cmd->add_option("--chat-template", o.chat_template,
                     "a built-in chat template instead of the model's (llama3, llama2, chatml, gemma, phi3, mistral, "
                     "smollm, deepseek-r1)");
@@ -66,9 +69,9 @@ void register_serve(CLI::App& app) {
         pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
         serve::Server server(*m, *tok, o);
-        std::fprintf(stderr, "critdim serve: %s on http://%s:%d (%d parallel, %lld positions each%s%s)\n",
-                     path.c_str(), o.host.c_str(), server.port(), o.engine.n_slots,
-                     static_cast<long long>(o.engine.n_ctx), server.plan_names().empty() ? "" : ", plans: ",
+        std::fprintf(stderr, "critdim serve: %s on http://%s:%d (%d parallel, %lld positions each%s%s)\n", path.c_str(),
+                     o.host.c_str(), server.port(), o.engine.n_slots, static_cast<long long>(o.engine.n_ctx),
+                     server.plan_names().empty() ? "" : ", plans: ",
                      [&] {
                          std::string names;
                          for (const std::string& n : server.plan_names()) names += (names.empty() ? "" : " ") + n;
@@ -81,7 +84,8 @@ void register_serve(CLI::App& app) {
             int sig = 0;
             sigwait(&stop_signals, &sig);
             signalled = true;
-            std::fprintf(stderr, "critdim serve: %s: finishing running requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            std::fprintf(stderr, "critdim serve: %s: finishing running requests\n",
+                         sig == SIGINT ? "SIGINT" : "SIGTERM");
             server.shutdown();
         });
         server.run();

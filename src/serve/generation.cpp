@@ -15,8 +15,9 @@ std::string template_source(const tokenizer::Tokenizer& tok, const std::string& 
                             const std::string& template_name) {
     if (!template_name.empty()) return tokenizer::builtin_chat_template(template_name);
     if (tok.chat_template().empty())
-        throw_usage(where + " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
-                            "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
+        throw_usage(where +
+                    " has no tokenizer.chat_template; name one with --chat-template (llama3, llama2, "
+                    "chatml, gemma, phi3, mistral, smollm, deepseek-r1)");
     return tok.chat_template();
 }
 
@@ -24,9 +25,9 @@ std::string template_source(const tokenizer::Tokenizer& tok, const std::string& 
 
 ChatFormatter::ChatFormatter(const tokenizer::Tokenizer& tok, const std::string& where,
                              const std::string& template_name)
-    : chat_(template_source(tok, where, template_name),
-            template_name.empty() ? where + ": tokenizer.chat_template"
-                                  : "built-in chat template '" + template_name + "'") {
+    : chat_(template_source(tok, where, template_name), template_name.empty()
+                                                            ? where + ": tokenizer.chat_template"
+                                                            : "built-in chat template '" + template_name + "'") {
     if (tok.bos_id() >= 0) options_.special_tokens["bos_token"] = tok.token_text(tok.bos_id());
     if (tok.eos_id() >= 0) options_.special_tokens["eos_token"] = tok.token_text(tok.eos_id());
 }
@@ -37,9 +38,12 @@ std::string ChatFormatter::render(std::span<const tokenizer::ChatMessage> messag
 
 const char* finish_reason_name(FinishReason r) {
     switch (r) {
-        case FinishReason::stop: return "stop";
-        case FinishReason::length: return "length";
-        case FinishReason::none: break;
+        case FinishReason::stop:
+            return "stop";
+        case FinishReason::length:
+            return "length";
+        case FinishReason::none:
+            break;
     }
     return "";
 }
@@ -57,8 +61,9 @@ TokenLogprob token_logprob(const float* logits, int64_t n_vocab, int32_t token, 
         std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
         std::iota(ids.begin(), ids.end(), 0);
         const auto k = static_cast<size_t>(std::min<int64_t>(top, n_vocab));
-        std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
-                          [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+        std::partial_sort(
+            ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
         for (size_t i = 0; i < k; ++i) lp.top.emplace_back(ids[i], static_cast<float>(logits[ids[i]] - log_z));
     }
     return lp;

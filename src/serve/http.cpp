@@ -21,11 +21,16 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 const char* error_type(int status) {
     switch (status) {
-        case 401: return "authentication_error";
-        case 404: return "not_found_error";
-        case 413: return "request_too_large";
-        case 503: return "server_busy";
-        default: return status >= 500 ? "server_error" : "invalid_request_error";
+        case 401:
+            return "authentication_error";
+        case 404:
+            return "not_found_error";
+        case 413:
+            return "request_too_large";
+        case 503:
+            return "server_busy";
+        default:
+            return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
@@ -50,6 +55,24 @@ json bytes_of(const std::string& s) {
     return b;
 }
 
+// httplib 0.11 listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed when Debian built
+// the library): 32 clients connecting at once overflow it, and each dropped handshake costs a
+// one-second retransmission. Calling listen() again on the bound socket raises the backlog.
+void widen_backlog(int port) {
+    for (int fd = 0; fd < 1024; ++fd) {
+        int accepting = 0;
+        socklen_t len = sizeof(accepting);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+        sockaddr_storage addr{};
+        socklen_t addr_len = sizeof(addr);
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+        int bound = -1;
+        if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+        if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+        if (bound == port) ::listen(fd, SOMAXCONN);
+    }
+}
+
 // What the response says about the steering it applied.
 struct AppliedSteering {
     std::string plan;  // the --plans name, or "inline"
@@ -60,8 +83,7 @@ struct AppliedSteering {
 }  // namespace
 
 struct Server::Impl {
-    Impl(const model::Model& m, const tokenizer::Tokenizer& t, const ServerOptions& o)
-        : model(m), tok(t), options(o) {}
+    Impl(const model::Model& m, const tokenizer::Tokenizer& t, const ServerOptions& o) : model(m), tok(t), options(o) {}
 
     void load_plans();
     void routes();
@@ -126,7 +148,8 @@ std::vector<int32_t> Server::Impl::prompt_tokens(const ApiRequest& r) const {
     } else {
         ids = tok.encode(r.prompt, true, false);  // as `critdim generate --prompt`
     }
-    if (ids.empty()) http_fail(400, "the prompt is empty (and the vocabulary adds no BOS)", r.chat ? "messages" : "prompt");
+    if (ids.empty())
+        http_fail(400, "the prompt is empty (and the vocabulary adds no BOS)", r.chat ? "messages" : "prompt");
     return ids;
 }
 
@@ -144,8 +167,8 @@ std::optional<steer::Steering> Server::Impl::steering_of(const ApiRequest& r, Ap
                 std::string known;
                 for (const auto& [name, p] : plans) known += (known.empty() ? "" : ", ") + name;
                 http_fail(400,
-                          "field 'steering': no plan named '" + s.name + "' (loaded with --plans: " +
-                              (known.empty() ? "none" : known) + ")",
+                          "field 'steering': no plan named '" + s.name +
+                              "' (loaded with --plans: " + (known.empty() ? "none" : known) + ")",
                           "steering");
             }
             plan = it->second;
@@ -172,12 +195,12 @@ json Server::Impl::logprobs_json(const ApiRequest& r, const std::vector<Job::Pie
                 const std::string tt = piece_of(tok, id);
                 top.push_back({{"token", tt}, {"logprob", lp}, {"bytes", bytes_of(tt)}});
             }
-            content.push_back({{"token", t}, {"logprob", p.logprob->logprob}, {"bytes", bytes_of(t)}, {"top_logprobs", top}});
+            content.push_back(
+                {{"token", t}, {"logprob", p.logprob->logprob}, {"bytes", bytes_of(t)}, {"top_logprobs", top}});
         }
         return {{"content", content}};
     }
-    json tokens = json::array(), token_logprobs = json::array(), top_logprobs = json::array(),
-         offsets = json::array();
+    json tokens = json::array(), token_logprobs = json::array(), top_logprobs = json::array(), offsets = json::array();
     size_t offset = 0;
     for (const Job::Piece& p : pieces) {
         if (!p.logprob) continue;
@@ -190,7 +213,9 @@ json Server::Impl::logprobs_json(const ApiRequest& r, const std::vector<Job::Pie
         offsets.push_back(offset);
         offset += t.size();
     }
-    return {{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top_logprobs},
+    return {{"tokens", tokens},
+            {"token_logprobs", token_logprobs},
+            {"top_logprobs", top_logprobs},
             {"text_offset", offsets}};
 }
 
@@ -235,8 +260,8 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
         const int64_t n_ctx = engine->options().n_ctx;
         if (n_prompt >= n_ctx)
             http_fail(400,
-                      "the prompt has " + std::to_string(n_prompt) + " tokens; the context is " + std::to_string(n_ctx) +
-                          " tokens per sequence (--ctx)",
+                      "the prompt has " + std::to_string(n_prompt) + " tokens; the context is " +
+                          std::to_string(n_ctx) + " tokens per sequence (--ctx)",
                       r.chat ? "messages" : "prompt");
         int64_t max_tokens = r.max_tokens.value_or(r.chat ? std::min(options.max_tokens_limit, n_ctx - n_prompt) : 16);
         if (max_tokens > options.max_tokens_limit)
@@ -338,13 +363,11 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
                 send({{"error", {{"message", error}, {"type", "server_error"}, {"code", 500}}}});
             } else {
                 json last = chunk(r.chat ? json::object() : json(""), finish_reason_name(finish), nullptr);
-                last["usage"] = {{"prompt_tokens", n_prompt},
-                                 {"completion_tokens", *sent},
-                                 {"total_tokens", n_prompt + *sent}};
-                last["steering"] = applied ? json{{"plan", applied->plan},
-                                                  {"alpha", applied->alpha},
-                                                  {"steps", applied->steps}}
-                                           : json();
+                last["usage"] = {
+                    {"prompt_tokens", n_prompt}, {"completion_tokens", *sent}, {"total_tokens", n_prompt + *sent}};
+                last["steering"] =
+                    applied ? json{{"plan", applied->plan}, {"alpha", applied->alpha}, {"steps", applied->steps}}
+                            : json();
                 if (!send(last)) return false;
             }
             const char done[] = "data: [DONE]\n\n";
@@ -362,9 +385,9 @@ void Server::Impl::routes() {
         if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
         const std::string auth = req.get_header_value("Authorization");
         if (auth != "Bearer " + options.api_key) {
-            send_error(res, 401,
-                       auth.empty() ? "missing API key: send the header 'Authorization: Bearer KEY'"
-                                    : "invalid API key");
+            send_error(
+                res, 401,
+                auth.empty() ? "missing API key: send the header 'Authorization: Bearer KEY'" : "invalid API key");
             return httplib::Server::HandlerResponse::Handled;
         }
         return httplib::Server::HandlerResponse::Unhandled;
@@ -438,6 +461,7 @@ Server::Server(const model::Model& model, const tokenizer::Tokenizer& tok, const
     }
     if (s.port <= 0)
         throw_io(s.options.host + ":" + std::to_string(s.options.port), "cannot listen (address in use or not local?)");
+    widen_backlog(s.port);
 }
 
 Server::~Server() {

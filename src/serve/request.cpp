@@ -17,15 +17,23 @@ using json = nlohmann::json;
 
 const char* type_name(const json& v) {
     switch (v.type()) {
-        case json::value_t::null: return "null";
-        case json::value_t::boolean: return "a boolean";
-        case json::value_t::string: return "a string";
-        case json::value_t::array: return "an array";
-        case json::value_t::object: return "an object";
-        case json::value_t::number_float: return "a number";
+        case json::value_t::null:
+            return "null";
+        case json::value_t::boolean:
+            return "a boolean";
+        case json::value_t::string:
+            return "a string";
+        case json::value_t::array:
+            return "an array";
+        case json::value_t::object:
+            return "an object";
+        case json::value_t::number_float:
+            return "a number";
         case json::value_t::number_integer:
-        case json::value_t::number_unsigned: return "an integer";
-        default: return "an unsupported value";
+        case json::value_t::number_unsigned:
+            return "an integer";
+        default:
+            return "an unsupported value";
     }
 }
 
@@ -38,13 +46,15 @@ bool is_int(const json& v) { return v.is_number_integer() || v.is_number_unsigne
 int64_t get_int(const json& v, const std::string& field, int64_t lo, int64_t hi) {
     if (!is_int(v)) wrong(field, "an integer", v);
     if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
-        http_fail(400, "field '" + field + "': " + v.dump() + " is out of range [" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "]",
+        http_fail(400,
+                  "field '" + field + "': " + v.dump() + " is out of range [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "]",
                   field);
     const auto x = v.get<int64_t>();
     if (x < lo || x > hi)
-        http_fail(400, "field '" + field + "': " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "]",
+        http_fail(400,
+                  "field '" + field + "': " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "]",
                   field);
     return x;
 }
@@ -53,8 +63,9 @@ double get_number(const json& v, const std::string& field, double lo, double hi)
     if (!v.is_number()) wrong(field, "a number", v);
     const double x = v.get<double>();
     if (!(x >= lo && x <= hi))
-        http_fail(400, "field '" + field + "': " + v.dump() + " is out of range [" + json(lo).dump() + ", " +
-                           json(hi).dump() + "]",
+        http_fail(400,
+                  "field '" + field + "': " + v.dump() + " is out of range [" + json(lo).dump() + ", " +
+                      json(hi).dump() + "]",
                   field);
     return x;
 }

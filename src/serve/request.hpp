@@ -21,9 +21,9 @@ struct HttpError {
 [[noreturn]] void http_fail(int status, std::string message, std::string param = "");
 
 struct SteeringRequest {
-    std::string name;                   // a plan loaded with --plans; empty for an inline plan
+    std::string name;                    // a plan loaded with --plans; empty for an inline plan
     std::optional<nlohmann::json> plan;  // the inline plan object
-    std::optional<double> alpha;        // replaces the plan's alpha
+    std::optional<double> alpha;         // replaces the plan's alpha
 };
 
 struct ApiRequest {

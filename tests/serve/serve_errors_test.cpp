@@ -11,14 +11,16 @@
 
 #include <thread>
 
+#include "critdim/base.hpp"
 #include "serve/serve_test_util.hpp"
+#include "test_util.hpp"
 
 namespace critdim::serve::test {
 namespace {
 
 ServerProcess& limits_server() {
     static ServerProcess s(tiny_model(), {"--plans", plans_dir(), "--ctx", "64", "--max-tokens", "40", "--max-body",
-                                          "4", "--api-key", "sesame", "-t", "2"});
+                                          "4", "--api-key", "sesame", "-t", "1"});
     return s;
 }
 
@@ -115,7 +117,8 @@ TEST(ServeErrors, Plans) {
     ServerProcess& s = limits_server();
     json b = ok_body();
     b["steering"] = "nonesuch";
-    expect_error(post(s, "/v1/completions", b, kAuth), 400, "no plan named 'nonesuch' (loaded with --plans: flip, late, up)");
+    expect_error(post(s, "/v1/completions", b, kAuth), 400,
+                 "no plan named 'nonesuch' (loaded with --plans: flip, late, up)");
     json wrong = up_plan();
     wrong["model"] = {{"n_embd", 128}};
     b["steering"] = wrong;
@@ -132,6 +135,22 @@ TEST(ServeErrors, Plans) {
     file_ref["interventions"][0]["values"] = {{"npy", "/etc/passwd"}};
     b["steering"] = file_ref;
     expect_error(post(s, "/v1/completions", b, kAuth), 400, "an inline plan cannot read files on the server");
+}
+
+// Start-up refuses what cannot serve: a plan that does not fit the model, an unknown template.
+TEST(ServeErrors, StartupRefusesBadPlansAndTemplates) {
+    const std::string dir = critdim::test::temp_dir("serve-bad-plans");
+    json wide = up_plan();
+    wide["interventions"][0]["dims"][0] = 640;
+    write_file_atomic(dir + "/wide.json", wide.dump());
+    auto r = critdim::test::run_critdim({"serve", tiny_model(), "--port", "0", "--plans", dir});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("wide.json: interventions[0].dims: 640 is out of range (model has n_embd 64)"),
+              std::string::npos)
+        << r.err;
+    r = critdim::test::run_critdim({"serve", tiny_model(), "--port", "0", "--chat-template", "nonesuch"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--chat-template: unknown family 'nonesuch'"), std::string::npos) << r.err;
 }
 
 TEST(ServeErrors, UnknownEndpointAndModel) {
@@ -151,8 +170,10 @@ int open_stream(int port, const std::string& body) {
     addr.sin_port = htons(static_cast<uint16_t>(port));
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("connect failed");
-    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string req =
+        "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
         throw std::runtime_error("send failed");
     char buf[512];
@@ -166,7 +187,7 @@ int open_stream(int port, const std::string& body) {
 }
 
 TEST(ServeErrors, ClientLeavingMidStreamFreesItsSlot) {
-    ServerProcess s(tiny_model(), {"--parallel", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--parallel", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "1"});
     const json b = {{"prompt", "Once"}, {"max_tokens", 8000}, {"ignore_eos", true}, {"stream", true}};
     close(open_stream(s.port(), b.dump()));
     const json h = wait_health(s, [](const json& j) { return j["slots_busy"] == 0; });
@@ -178,7 +199,8 @@ TEST(ServeErrors, ClientLeavingMidStreamFreesItsSlot) {
 }
 
 TEST(ServeErrors, FullQueueIs503) {
-    ServerProcess s(tiny_model(), {"--parallel", "1", "--queue", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "2"});
+    ServerProcess s(tiny_model(),
+                    {"--parallel", "1", "--queue", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "1"});
     const json slow = {{"prompt", "Once"}, {"max_tokens", 8000}, {"ignore_eos", true}, {"stream", true}};
     // The first request takes the slot; the second waits in the queue; the third is refused.
     const int first = open_stream(s.port(), slow.dump());
@@ -193,10 +215,11 @@ TEST(ServeErrors, FullQueueIs503) {
 }
 
 TEST(ServeErrors, SigtermFinishesRunningRequestsThenExits) {
-    ServerProcess s(tiny_model(), {"--parallel", "2", "--ctx", "4096", "--max-tokens", "4000", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--parallel", "2", "--ctx", "4096", "--max-tokens", "4000", "-t", "1"});
     Reply r;
     std::thread client([&] {
-        r = post(s, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3000}, {"ignore_eos", true}, {"temperature", 0}});
+        r = post(s, "/v1/completions",
+                 {{"prompt", "Once"}, {"max_tokens", 3000}, {"ignore_eos", true}, {"temperature", 0}});
     });
     wait_health(s, [](const json& j) { return j["slots_busy"] == 1; });
     kill(s.pid(), SIGTERM);

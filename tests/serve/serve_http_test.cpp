@@ -66,7 +66,7 @@ TEST(ServeHttp, EndOfGenerationStopsAsGenerateDoes) {
 }
 
 TEST(ServeHttp, ChatEqualsGenerateChat) {
-    ServerProcess s(tiny_model(), {"--chat-template", "chatml", "--parallel", "2", "--ctx", "128", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--chat-template", "chatml", "--parallel", "2", "--ctx", "128", "-t", "1"});
     const json b = {{"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
                                               {{"role", "user"}, {"content", "Tell me a story"}}})},
                     {"max_tokens", 24},
@@ -87,8 +87,8 @@ TEST(ServeHttp, SteeredDiffersAndEqualsGenerateSteer) {
     const std::string up = plans_dir() + "/up.json";
     const std::string expect_up =
         generate_text(tiny_model(), {"--prompt", kPrompt, "-n", "32", "--ignore-eos", "--steer", up});
-    const std::string expect_half = generate_text(
-        tiny_model(), {"--prompt", kPrompt, "-n", "32", "--ignore-eos", "--steer", up, "--alpha", "0.5"});
+    const std::string expect_half =
+        generate_text(tiny_model(), {"--prompt", kPrompt, "-n", "32", "--ignore-eos", "--steer", up, "--alpha", "0.5"});
     ASSERT_NE(expect_up, plain) << "the test plan must change the text";
     ASSERT_NE(expect_half, expect_up);
 
@@ -104,7 +104,8 @@ TEST(ServeHttp, SteeredDiffersAndEqualsGenerateSteer) {
     EXPECT_EQ(inline_half.body["steering"]["plan"], "inline");
     EXPECT_EQ(inline_half.body["steering"]["alpha"], 0.5);
 
-    const Reply named_half = post(s, "/v1/completions", completion(kPrompt, 32, {{"steering", {{"plan", "up"}, {"alpha", 0.5}}}}));
+    const Reply named_half =
+        post(s, "/v1/completions", completion(kPrompt, 32, {{"steering", {{"plan", "up"}, {"alpha", 0.5}}}}));
     EXPECT_EQ(text_of(named_half), expect_half);
     const Reply inline_bare = post(s, "/v1/completions", completion(kPrompt, 32, {{"steering", up_plan()}}));
     EXPECT_EQ(text_of(inline_bare), expect_up);
@@ -115,7 +116,7 @@ TEST(ServeHttp, SteeredDiffersAndEqualsGenerateSteer) {
 // Requests with different plans (and none) at the same time: each gets its own, decoded in
 // shared batches (the server has 4 slots; the forward-pass counter shows they overlapped).
 TEST(ServeHttp, ConcurrentRequestsEachGetTheirOwnPlan) {
-    ServerProcess s(tiny_model(), {"--plans", plans_dir(), "--parallel", "5", "--ctx", "256", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--plans", plans_dir(), "--parallel", "5", "--ctx", "256", "-t", "1"});
     const std::string up = plans_dir() + "/up.json", flip = plans_dir() + "/flip.json",
                       late = plans_dir() + "/late.json";
     const std::vector<std::pair<json, std::vector<std::string>>> cases = {
@@ -176,7 +177,7 @@ TEST(ServeHttp, StreamingReassemblesToTheSameText) {
 }
 
 TEST(ServeHttp, ChatStreamingReassembles) {
-    ServerProcess s(tiny_model(), {"--chat-template", "chatml", "--ctx", "128", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--chat-template", "chatml", "--ctx", "128", "-t", "1"});
     json b = {{"messages", json::array({{{"role", "user"}, {"content", "hello"}}})},
               {"max_tokens", 30},
               {"temperature", 0},
@@ -232,9 +233,13 @@ TEST(ServeHttp, LogprobsForEveryToken) {
         for (const auto& [tok, v] : lp["top_logprobs"][i].items()) best = std::max(best, v.get<double>());
         EXPECT_NEAR(chosen, best, 1e-6) << "greedy picks the most likely token, position " << i;
     }
-    ServerProcess c(tiny_model(), {"--chat-template", "chatml", "--ctx", "128", "-t", "2"});
-    const json b = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}, {"max_tokens", 5},
-                    {"temperature", 0}, {"ignore_eos", true}, {"logprobs", true}, {"top_logprobs", 2}};
+    ServerProcess c(tiny_model(), {"--chat-template", "chatml", "--ctx", "128", "-t", "1"});
+    const json b = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
+                    {"max_tokens", 5},
+                    {"temperature", 0},
+                    {"ignore_eos", true},
+                    {"logprobs", true},
+                    {"top_logprobs", 2}};
     const Reply rc = post(c, "/v1/chat/completions", b);
     ASSERT_EQ(rc.status, 200) << rc.raw;
     const json& content = rc.body["choices"][0]["logprobs"]["content"];
@@ -260,7 +265,7 @@ TEST(ServeHttp, ModelsAndHealth) {
 
 // Prompts longer than a forward pass are read in chunks, next to other requests' tokens.
 TEST(ServeHttp, LongPromptsInChunksEqualGenerate) {
-    ServerProcess s(tiny_model(), {"--plans", plans_dir(), "--batch", "16", "--parallel", "3", "-t", "2"});
+    ServerProcess s(tiny_model(), {"--plans", plans_dir(), "--batch", "16", "--parallel", "3", "-t", "1"});
     std::vector<int> ids;
     std::string ids_text;
     for (int i = 0; i < 70; ++i) {
@@ -285,8 +290,8 @@ TEST(ServeHttp, LongPromptsInChunksEqualGenerate) {
 
 TEST(ServeHttp, PromptAsTokenIdsEqualsGenerateTokens) {
     ServerProcess& s = shared_server();
-    const Reply r = post(s, "/v1/completions", {{"prompt", {1, 17, 99, 250}}, {"max_tokens", 16}, {"temperature", 0},
-                                               {"ignore_eos", true}});
+    const Reply r = post(s, "/v1/completions",
+                         {{"prompt", {1, 17, 99, 250}}, {"max_tokens", 16}, {"temperature", 0}, {"ignore_eos", true}});
     EXPECT_EQ(text_of(r), generate_text(tiny_model(), {"--tokens", "1,17,99,250", "-n", "16", "--ignore-eos"}));
     EXPECT_EQ(r.body["usage"]["prompt_tokens"], 4);
 }

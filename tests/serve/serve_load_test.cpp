@@ -5,7 +5,8 @@
 //
 // Default: the tiny model, 8 clients, 48 requests. CRITDIM_SERVE_LOAD=full: 32 clients, 256
 // requests, --parallel 32; CRITDIM_SERVE_LOAD_MODEL=PATH serves that model instead (e.g. a
-// `critdim synth --config smollm2-135m --type q8_0` file, as in ../shared/peers/PEERS.md).
+// `critdim synth --config smollm2-135m --type q8_0` file, as in ../shared/peers/PEERS.md);
+// CRITDIM_SERVE_LOAD_THREADS=N sets the server's -t (default 1, full: 2).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,9 +26,11 @@ TEST(ServeLoad, ConcurrentClientsAllAnsweredMemoryStable) {
     const bool full = mode && std::string(mode) == "full";
     const char* model_env = std::getenv("CRITDIM_SERVE_LOAD_MODEL");
     const std::string model = model_env && *model_env ? model_env : tiny_model();
+    const char* threads_env = std::getenv("CRITDIM_SERVE_LOAD_THREADS");
+    const std::string threads = threads_env && *threads_env ? threads_env : full ? "2" : "1";
     const int n_clients = full ? 32 : 8, n_requests = full ? 256 : 48, max_tokens = 32;
     ServerProcess s(model, {"--plans", plans_dir(), "--parallel", std::to_string(n_clients), "--queue",
-                            std::to_string(n_clients), "--ctx", "128", "-t", "2"});
+                            std::to_string(n_clients), "--ctx", "128", "-t", threads});
 
     const std::vector<std::string> prompts = {"The quick brown fox jumps over the", "Once upon a time there was a",
                                               "In the beginning the small robot", "She opened the old wooden door and"};
@@ -86,14 +89,18 @@ TEST(ServeLoad, ConcurrentClientsAllAnsweredMemoryStable) {
     for (const std::string& f : failures) ADD_FAILURE() << f;
     EXPECT_EQ(ok.load(), n_requests);
     std::sort(latencies.begin(), latencies.end());
-    const auto pct = [&](double p) { return latencies[static_cast<size_t>(p * static_cast<double>(latencies.size() - 1))]; };
-    std::fprintf(stderr,
-                 "load: %s, %d clients, %d requests (%d ok) in %.2f s: %.2f requests/s, %.1f generated tokens/s, "
-                 "latency p50 %.3f s p95 %.3f s; RSS warm %ld KiB, half %ld KiB, end %ld KiB\n",
-                 model.c_str(), n_clients, n_requests, ok.load(), wall, n_requests / wall,
-                 static_cast<double>(tokens.load()) / wall, pct(0.5), pct(0.95), rss_warm, rss_half, rss_end);
+    const auto pct = [&](double p) {
+        return latencies[static_cast<size_t>(p * static_cast<double>(latencies.size() - 1))];
+    };
+    std::fprintf(
+        stderr,
+        "load: %s, -t %s, %d clients, %d requests (%d ok) in %.2f s: %.2f requests/s, %.1f generated tokens/s, "
+        "latency p50 %.3f s p95 %.3f s max %.3f s; RSS warm %ld KiB, half %ld KiB, end %ld KiB\n",
+        model.c_str(), threads.c_str(), n_clients, n_requests, ok.load(), wall, n_requests / wall,
+        static_cast<double>(tokens.load()) / wall, pct(0.5), pct(0.95), latencies.back(), rss_warm, rss_half, rss_end);
     // Memory stable: the second half of the run does not grow the server (allocator slack aside).
-    EXPECT_LE(rss_end - rss_half, std::max(8L * 1024, rss_half / 20)) << "RSS " << rss_half << " -> " << rss_end << " KiB";
+    EXPECT_LE(rss_end - rss_half, std::max(8L * 1024, rss_half / 20))
+        << "RSS " << rss_half << " -> " << rss_end << " KiB";
     EXPECT_EQ(get(s, "/health").body["slots_busy"], 0);
     EXPECT_EQ(s.stop(), 0) << s.log();
 }

@@ -180,7 +180,7 @@ std::string stream_text(const std::string& sse, bool chat, std::vector<json>* ev
 }
 
 std::string generate_text(const std::string& model, const std::vector<std::string>& args) {
-    std::vector<std::string> all = {"generate", model, "--json", "-t", "2"};
+    std::vector<std::string> all = {"generate", model, "--json", "-t", "1"};
     all.insert(all.end(), args.begin(), args.end());
     const auto r = critdim::test::run_critdim(all);
     if (r.exit_code != 0) throw std::runtime_error("critdim generate failed: " + r.err);
