@@ -70,8 +70,8 @@ struct Intervention {
     bool all_dims = true;
     std::vector<int64_t> dims;  // when !all_dims; no repeats
     Op op = Op::add;
-    Values values;    // add, set, scale, mean
-    Values min, max;  // clamp (either may be empty)
+    Values values;            // add, set, scale, mean
+    Values min, max;          // clamp (either may be empty)
     double alpha = 1.0;
     PositionPolicy positions;
     BeyondModel beyond_model = BeyondModel::error;  // layers >= n_layer: refuse, or drop (llama.cpp)

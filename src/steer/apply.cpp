@@ -40,8 +40,8 @@ std::vector<float> row_of(const Values& v, int64_t layer_index) {
 void check_values(const Values& v, const Intervention& iv, const char* field, int64_t n_embd, int64_t n_layers) {
     if (v.empty()) return;
     if (iv.all_dims && v.n_cols != n_embd)
-        mismatch(iv.where + "." + field,
-                 std::to_string(v.n_cols) + " values per row, the model has n_embd " + std::to_string(n_embd));
+        mismatch(iv.where + "." + field, std::to_string(v.n_cols) + " values per row, the model has n_embd " +
+                                             std::to_string(n_embd));
     if (v.n_rows > 1 && v.n_rows != n_layers)
         mismatch(iv.where + "." + field,
                  std::to_string(v.n_rows) + " rows for " + std::to_string(n_layers) + " layers");
@@ -116,9 +116,9 @@ std::vector<SiteSteps> compile_plans(const model::HParams& hp, std::span<const P
                         if (!iv.max.empty()) step.hi = row_of(iv.max, li);
                         for (size_t j = 0; j < n; ++j)
                             if (step.lo[j] > step.hi[j])
-                                mismatch(iv.where + ".min", "min " + std::to_string(step.lo[j]) + " exceeds max " +
-                                                                std::to_string(step.hi[j]) + " at value " +
-                                                                std::to_string(j));
+                                mismatch(iv.where + ".min",
+                                         "min " + std::to_string(step.lo[j]) + " exceeds max " +
+                                             std::to_string(step.hi[j]) + " at value " + std::to_string(j));
                         break;
                     case Op::zero:
                         break;
@@ -166,12 +166,9 @@ struct Steering::State {
 
     bool selected(const PositionPolicy& p, int32_t position, int32_t seq) const {
         switch (p.kind) {
-            case Positions::all:
-                return true;
-            case Positions::skip_bos:
-                return position != 0;
-            case Positions::from:
-                return position >= p.from;
+            case Positions::all: return true;
+            case Positions::skip_bos: return position != 0;
+            case Positions::from: return position >= p.from;
             case Positions::prompt:
             case Positions::generated: {
                 const bool known = seq >= 0 && static_cast<size_t>(seq) < prompt_length.size();
@@ -191,8 +188,7 @@ struct Steering::State {
             for (int64_t r = 0; r < rows.n_rows; ++r) {
                 if (!steers(rows.seq_ids[static_cast<size_t>(r)])) continue;
                 if (step.positions.kind != Positions::all &&
-                    !selected(step.positions, rows.positions[static_cast<size_t>(r)],
-                              rows.seq_ids[static_cast<size_t>(r)]))
+                    !selected(step.positions, rows.positions[static_cast<size_t>(r)], rows.seq_ids[static_cast<size_t>(r)]))
                     continue;
                 apply_step(step, rows.row(r), rows.n_embd);
             }
@@ -247,8 +243,8 @@ void Steering::attach(model::Context& ctx) {
     for (size_t i = 0; i < state_->sites.size(); ++i) {
         // The hook shares the state, so it stays valid whatever is destroyed first.
         std::shared_ptr<const State> state = state_;
-        hook_ids_.push_back(
-            ctx.hooks().intervene(state_->sites[i].site, [state, i](const model::Rows& rows) { state->run(i, rows); }));
+        hook_ids_.push_back(ctx.hooks().intervene(state_->sites[i].site,
+                                                  [state, i](const model::Rows& rows) { state->run(i, rows); }));
     }
 }
 
@@ -260,8 +256,7 @@ void Steering::detach(model::Context& ctx) {
 void Steering::set_prompt_length(int32_t seq, int64_t n) {
     if (seq < 0) throw_usage("steering: sequence id " + std::to_string(seq) + " is negative");
     auto& v = state_->prompt_length;
-    if (static_cast<size_t>(seq) >= v.size())
-        v.resize(static_cast<size_t>(seq) + 1, std::numeric_limits<int64_t>::max());
+    if (static_cast<size_t>(seq) >= v.size()) v.resize(static_cast<size_t>(seq) + 1, std::numeric_limits<int64_t>::max());
     v[static_cast<size_t>(seq)] = n;
 }
 

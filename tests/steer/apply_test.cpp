@@ -40,8 +40,7 @@ TEST(SteerApply, EachOperationAtItsSite) {
     };
     const Case cases[] = {
         {R"({"op": "add", "layers": [3], "dims": [5], "values": [1.5]})", [](float x) { return x + 1.5f; }},
-        {R"({"op": "add", "layers": [3], "dims": [5], "values": [1.5], "alpha": -2})",
-         [](float x) { return x + -3.0f; }},
+        {R"({"op": "add", "layers": [3], "dims": [5], "values": [1.5], "alpha": -2})", [](float x) { return x + -3.0f; }},
         {R"({"op": "set", "layers": [3], "dims": [5], "values": [7]})", [](float) { return 7.0f; }},
         {R"({"op": "mean", "layers": [3], "dims": [5], "values": [0.25]})", [](float) { return 0.25f; }},
         {R"({"op": "set", "layers": [3], "dims": [5], "values": [7], "alpha": 0.5})",
@@ -68,8 +67,8 @@ TEST(SteerApply, EachOperationAtItsSite) {
 }
 
 TEST(SteerApply, AlphaZeroChangesNothing) {
-    for (const char* op : {R"("add", "values": "V")", R"("set", "values": "V")", R"("scale", "values": "V")",
-                           R"("zero")", R"("clamp", "min": "V")"}) {
+    for (const char* op : {R"("add", "values": "V")", R"("set", "values": "V")", R"("scale", "values": "V")", R"("zero")",
+                           R"("clamp", "min": "V")"}) {
         std::string json = std::string(R"({"layers": "all", "dims": "all", "alpha": 0, "op": )") + op + "}";
         std::string ones = "[";
         for (int i = 0; i < 64; ++i) ones += (i ? ", " : "") + std::to_string(i % 5 + 1);
@@ -83,8 +82,7 @@ TEST(SteerApply, AlphaZeroChangesNothing) {
 }
 
 TEST(SteerApply, CliAlphaReplacesThePlanAlpha) {
-    const Plan twice =
-        plan_of(R"({"op": "add", "layers": [2], "dims": [1], "values": [1], "alpha": 3})", R"("alpha": 2, )");
+    const Plan twice = plan_of(R"({"op": "add", "layers": [2], "dims": [1], "values": [1], "alpha": 3})", R"("alpha": 2, )");
     Steering s(deep_model(), std::span<const Plan>(&twice, 1), Steering::Options{0.5});
     const test::Run r = run(deep_model(), deep_prompt(), &s);
     EXPECT_EQ(resid(r, 2, 4, 1), resid(base_run(), 2, 4, 1) + 1.5f);
@@ -122,12 +120,12 @@ TEST(SteerApply, PromptLengthUnknownMeansEveryRowIsPrompt) {
 // Generation through the KV cache: a generated-only plan leaves every prompt logit
 // bit-identical and changes the generated ones.
 TEST(SteerApply, GeneratedOnlyLeavesPromptLogitsBitIdentical) {
-    const Plan plan =
-        plan_of(R"({"op": "add", "layers": "all", "dims": "all", "positions": "generated", "values": [)" + [] {
-            std::string v;
-            for (int i = 0; i < 64; ++i) v += (i ? "," : "") + std::to_string((i % 7) - 3);
-            return v;
-        }() + "]}");
+    const Plan plan = plan_of(R"({"op": "add", "layers": "all", "dims": "all", "positions": "generated", "values": [)" +
+                              [] {
+                                  std::string v;
+                                  for (int i = 0; i < 64; ++i) v += (i ? "," : "") + std::to_string((i % 7) - 3);
+                                  return v;
+                              }() + "]}");
     const model::Model& m = deep_model();
     const int64_t V = m.hparams().n_vocab;
     auto generate = [&](Steering* s) {
@@ -177,11 +175,12 @@ TEST(SteerApply, PlansComposeInOrder) {
 TEST(SteerApply, AddsAtOneSiteBecomeOneVector) {
     const Plan a = plan_of(R"({"op": "add", "layers": [1, 2], "dims": [3], "values": [2]},
                               {"op": "add", "layers": [2], "dims": [4], "values": [1]})");
-    const Plan b = plan_of(R"({"op": "add", "layers": [2], "dims": "all", "values": [)" + std::string("1") + [] {
-        std::string v;
-        for (int i = 1; i < 64; ++i) v += ",0.5";
-        return v;
-    }() + "]}");
+    const Plan b = plan_of(R"({"op": "add", "layers": [2], "dims": "all", "values": [)" + std::string("1") +
+                           [] {
+                               std::string v;
+                               for (int i = 1; i < 64; ++i) v += ",0.5";
+                               return v;
+                           }() + "]}");
     const Plan plans[] = {a, b};
     Steering s(deep_model(), plans);
     EXPECT_EQ(s.describe(), (std::vector<std::string>{"resid_post.1: add dims 1 positions all",
