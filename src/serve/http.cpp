@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "critdim/serve.hpp"
 #include "serve/request.hpp"
@@ -104,6 +105,7 @@ struct Server::Impl {
     httplib::Server http;
     int port = 0;
     std::atomic<bool> shutting_down{false};
+    std::atomic<bool> listen_done{false};
     std::atomic<uint64_t> next_id{1};
     int64_t created = unix_time();
 };
@@ -471,12 +473,17 @@ Server::~Server() {
 int Server::port() const { return impl_->port; }
 
 void Server::run() {
-    impl_->http.listen_after_bind();  // returns once shutdown() stopped it and every handler finished
+    // Returns once shutdown() stopped it and every handler (so every running request) finished.
+    if (!impl_->shutting_down) impl_->http.listen_after_bind();
+    impl_->listen_done = true;
     impl_->engine->stop();
 }
 
 void Server::shutdown() {
     impl_->shutting_down = true;
+    // httplib's stop() does nothing before the server runs: wait until run() is listening
+    // (or has given up) so a signal during start-up is not lost.
+    while (!impl_->listen_done && !impl_->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     impl_->http.stop();
 }
 

@@ -294,6 +294,11 @@ TEST(ServeHttp, PromptAsTokenIdsEqualsGenerateTokens) {
                          {{"prompt", {1, 17, 99, 250}}, {"max_tokens", 16}, {"temperature", 0}, {"ignore_eos", true}});
     EXPECT_EQ(text_of(r), generate_text(tiny_model(), {"--tokens", "1,17,99,250", "-n", "16", "--ignore-eos"}));
     EXPECT_EQ(r.body["usage"]["prompt_tokens"], 4);
+    // max_tokens 0: the prompt is read, nothing is generated (generate -n 0 prints nothing).
+    const Reply none = post(s, "/v1/completions", {{"prompt", {1, 17}}, {"max_tokens", 0}});
+    EXPECT_EQ(text_of(none), "");
+    EXPECT_EQ(none.body["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(none.body["usage"]["completion_tokens"], 0);
 }
 
 }  // namespace
