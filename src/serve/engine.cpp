@@ -107,17 +107,17 @@ void Engine::Impl::admit(int32_t seq, std::shared_ptr<Job> job) {
 void Engine::Impl::release(int32_t seq, bool cancelled) {
     Slot& s = slots[static_cast<size_t>(seq)];
     if (s.job->steering) s.job->steering->detach(ctx);
+    {  // counted before the client hears of it, so /health never lags behind an answer
+        std::lock_guard lock(mutex);
+        counters.slots_busy--;
+        (cancelled ? counters.requests_cancelled : counters.requests_done)++;
+    }
     {
         std::lock_guard lock(s.job->mutex);
         s.job->finished = true;
         s.job->finish = s.decoding->finish_reason();
     }
     s.job->changed.notify_all();
-    {
-        std::lock_guard lock(mutex);
-        counters.slots_busy--;
-        (cancelled ? counters.requests_cancelled : counters.requests_done)++;
-    }
     s.job.reset();
     s.decoding.reset();
     ctx.clear_seq(seq);
