@@ -165,7 +165,6 @@ struct ServerOptions {
     size_t max_body_bytes = 1 << 20;
     int64_t max_tokens_limit = 4096;  // largest max_tokens a request may ask for
     EngineOptions engine;
-    bool verbose = false;
 };
 
 class Server {

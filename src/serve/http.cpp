@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>

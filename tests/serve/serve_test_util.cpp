@@ -115,12 +115,8 @@ long ServerProcess::rss_kib() const {
     return -1;
 }
 
-Reply post_raw(const ServerProcess& s, const std::string& path, const std::string& body,
-               const std::vector<std::pair<std::string, std::string>>& headers) {
-    httplib::Client c = s.client();
-    httplib::Headers h;
-    for (const auto& [k, v] : headers) h.emplace(k, v);
-    auto res = c.Post(path.c_str(), h, body, "application/json");
+namespace {
+Reply reply_of(const httplib::Result& res) {
     Reply r;
     if (!res) {
         r.status = -1;
@@ -133,26 +129,22 @@ Reply post_raw(const ServerProcess& s, const std::string& path, const std::strin
     if (r.body.is_discarded()) r.body = nullptr;
     return r;
 }
+}  // namespace
+
+Reply post_raw(const ServerProcess& s, const std::string& path, const std::string& body,
+               const std::vector<std::pair<std::string, std::string>>& headers) {
+    httplib::Client c = s.client();
+    httplib::Headers h;
+    for (const auto& [k, v] : headers) h.emplace(k, v);
+    return reply_of(c.Post(path.c_str(), h, body, "application/json"));
+}
 
 Reply post(const ServerProcess& s, const std::string& path, const json& body,
            const std::vector<std::pair<std::string, std::string>>& headers) {
     return post_raw(s, path, body.dump(), headers);
 }
 
-Reply get(const ServerProcess& s, const std::string& path) {
-    httplib::Client c = s.client();
-    auto res = c.Get(path.c_str());
-    Reply r;
-    if (!res) {
-        r.status = -1;
-        return r;
-    }
-    r.status = res->status;
-    r.raw = res->body;
-    r.body = json::parse(res->body, nullptr, false);
-    if (r.body.is_discarded()) r.body = nullptr;
-    return r;
-}
+Reply get(const ServerProcess& s, const std::string& path) { return reply_of(s.client().Get(path.c_str())); }
 
 std::string stream_text(const std::string& sse, bool chat, std::vector<json>* events, bool* done) {
     std::string text;
