@@ -187,12 +187,12 @@ int open_stream(int port, const std::string& body) {
 }
 
 TEST(ServeErrors, ClientLeavingMidStreamFreesItsSlot) {
-    ServerProcess s(tiny_model(), {"--parallel", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "1"});
-    const json b = {{"prompt", "Once"}, {"max_tokens", 8000}, {"ignore_eos", true}, {"stream", true}};
+    ServerProcess s(tiny_model(), {"--parallel", "1", "--ctx", "65536", "--max-tokens", "60000", "-t", "1"});
+    const json b = {{"prompt", "Once"}, {"max_tokens", 60000}, {"ignore_eos", true}, {"stream", true}};
     close(open_stream(s.port(), b.dump()));
     const json h = wait_health(s, [](const json& j) { return j["slots_busy"] == 0; });
     EXPECT_EQ(h["requests_cancelled"], 1);
-    EXPECT_LT(h["tokens_generated"].get<int64_t>(), 8000);
+    EXPECT_LT(h["tokens_generated"].get<int64_t>(), 60000);
     // The slot serves the next request.
     const Reply r = post(s, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3}});
     EXPECT_EQ(r.status, 200) << r.raw;
@@ -200,8 +200,8 @@ TEST(ServeErrors, ClientLeavingMidStreamFreesItsSlot) {
 
 TEST(ServeErrors, FullQueueIs503) {
     ServerProcess s(tiny_model(),
-                    {"--parallel", "1", "--queue", "1", "--ctx", "8192", "--max-tokens", "8000", "-t", "1"});
-    const json slow = {{"prompt", "Once"}, {"max_tokens", 8000}, {"ignore_eos", true}, {"stream", true}};
+                    {"--parallel", "1", "--queue", "1", "--ctx", "65536", "--max-tokens", "60000", "-t", "1"});
+    const json slow = {{"prompt", "Once"}, {"max_tokens", 60000}, {"ignore_eos", true}, {"stream", true}};
     // The first request takes the slot; the second waits in the queue; the third is refused.
     const int first = open_stream(s.port(), slow.dump());
     wait_health(s, [](const json& j) { return j["slots_busy"] == 1; });
