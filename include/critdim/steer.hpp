@@ -124,6 +124,11 @@ public:
     void set_prompt_length(int32_t seq, int64_t n);
     void clear_prompt_lengths();
 
+    // Steers only the rows of these sequences and leaves every other row of the batch as it
+    // is (empty, the default: every row), so that sequences decoded in one batch can each
+    // carry their own plan (critdim serve). Read at every forward pass.
+    void set_sequences(std::vector<int32_t> seqs);
+
     int n_sites() const;  // sites with at least one step
     // The per-site steps in the order they run, e.g. "resid_post.3: add dims all positions all".
     std::vector<std::string> describe() const;

@@ -22,6 +22,7 @@ void register_commands(CLI::App& app) {
     register_jailbreak(app);
     register_ablate(app);
     register_reproduce(app);
+    register_serve(app);
 }
 
 }  // namespace critdim::cli

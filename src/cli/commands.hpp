@@ -26,5 +26,6 @@ void register_mmlu(CLI::App& app);
 void register_jailbreak(CLI::App& app);
 void register_ablate(CLI::App& app);
 void register_reproduce(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+
 namespace critdim::cli {
 
 std::vector<int32_t> parse_token_list(const std::string& text) {

@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/steer_options.hpp"
+#include "critdim/server.hpp"
 #include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
@@ -80,8 +81,11 @@ void register_generate(CLI::App& app) {
         model::Context ctx(*m, cp);
         steer::Steering steering = apply_steering(steer_options, ctx);
         steering.set_prompt_length(0, static_cast<int64_t>(ids.size()));  // for "prompt"/"generated" plans
-        model::Sampler sampler(sp);
-        tokenizer::StreamDecoder stream(*tok);
+        server::GenerationParams gp;  // the server generates through the same Decoding
+        gp.max_tokens = n_predict;
+        gp.sampler = sp;
+        gp.ignore_eos = ignore_eos;
+        server::Decoding decoding(*tok, gp);
 
         const auto t0 = std::chrono::steady_clock::now();
         ctx.decode(ids, false);
@@ -90,22 +94,16 @@ void register_generate(CLI::App& app) {
             std::string text = tok->decode(ids);
             std::fwrite(text.data(), 1, text.size(), stdout);
         }
-        std::vector<int32_t> out;
-        std::string text;
-        for (int64_t i = 0; i < n_predict; ++i) {
-            const int32_t next = sampler.sample(ctx.logits(0), hp.n_vocab);
-            out.push_back(next);
-            if (tok->is_eog(next) && !ignore_eos) break;
-            const std::string piece = stream.push(next);
-            text += piece;
+        while (!decoding.done()) {
+            const server::Decoding::Step step = decoding.next(ctx.logits(0), hp.n_vocab);
             if (!json) {
-                std::fwrite(piece.data(), 1, piece.size(), stdout);
+                std::fwrite(step.text.data(), 1, step.text.size(), stdout);
                 std::fflush(stdout);
             }
-            if (i + 1 < n_predict) ctx.decode(std::span<const int32_t>(&next, 1), false);
+            if (!decoding.done()) ctx.decode(std::span<const int32_t>(&step.token, 1), false);
         }
-        const std::string rest = stream.flush();
-        text += rest;
+        const std::vector<int32_t>& out = decoding.tokens();
+        const std::string& text = decoding.text();
         const auto t2 = std::chrono::steady_clock::now();
         const double pp_s = std::chrono::duration<double>(t1 - t0).count();
         const double tg_s = std::chrono::duration<double>(t2 - t1).count();
@@ -117,7 +115,6 @@ void register_generate(CLI::App& app) {
                                 {"generated_tokens_per_second", static_cast<double>(out.size()) / tg_s}};
             std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         } else {
-            std::fwrite(rest.data(), 1, rest.size(), stdout);
             std::printf("\n");
             std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n",
                          ids.size(), static_cast<double>(ids.size()) / pp_s, out.size(),

@@ -161,6 +161,7 @@ void merge_add(Step& into, const Step& add, int64_t n_embd) {
 struct Steering::State {
     std::vector<SiteSteps> sites;
     std::vector<int64_t> prompt_length;  // per sequence; absent: unknown (every row is prompt)
+    std::vector<int32_t> sequences;      // rows of these sequences only; empty: every row
     std::vector<std::string> notes;
 
     bool selected(const PositionPolicy& p, int32_t position, int32_t seq) const {
@@ -178,9 +179,14 @@ struct Steering::State {
         return false;
     }
 
+    bool steers(int32_t seq) const {
+        return sequences.empty() || std::find(sequences.begin(), sequences.end(), seq) != sequences.end();
+    }
+
     void run(size_t site_index, const model::Rows& rows) const {
         for (const Step& step : sites[site_index].steps) {
             for (int64_t r = 0; r < rows.n_rows; ++r) {
+                if (!steers(rows.seq_ids[static_cast<size_t>(r)])) continue;
                 if (step.positions.kind != Positions::all &&
                     !selected(step.positions, rows.positions[static_cast<size_t>(r)], rows.seq_ids[static_cast<size_t>(r)]))
                     continue;
@@ -255,6 +261,8 @@ void Steering::set_prompt_length(int32_t seq, int64_t n) {
 }
 
 void Steering::clear_prompt_lengths() { state_->prompt_length.clear(); }
+
+void Steering::set_sequences(std::vector<int32_t> seqs) { state_->sequences = std::move(seqs); }
 
 int Steering::n_sites() const { return static_cast<int>(state_->sites.size()); }
 

@@ -147,7 +147,7 @@ TEST(CliInfo, UnsupportedArchitectureListsSupportedOnes) {
 
 TEST(CliEveryCommand, HasHelp) {
     for (const char* cmd : {"info", "tokenize", "dump", "generate", "ppl", "bench", "synth", "scan", "merge", "find",
-                            "explain", "import-cvector", "export-cvector", "judge", "mmlu", "jailbreak", "ablate", "reproduce"}) {
+                            "explain", "import-cvector", "export-cvector", "judge", "mmlu", "jailbreak", "ablate", "reproduce", "serve"}) {
         const auto r = test::run_critdim({cmd, "--help"});
         EXPECT_EQ(r.exit_code, 0) << cmd;
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;

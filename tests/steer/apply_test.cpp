@@ -199,5 +199,44 @@ TEST(SteerApply, DetachRestoresTheModel) {
     EXPECT_TRUE(ctx.hooks().empty());
 }
 
+// Two sequences in one batch, each with its own plan restricted to its rows: each sequence's
+// logits are bit-identical to running it alone with its plan (what critdim serve relies on).
+TEST(SteerApply, SequencesKeepTheirOwnPlanInOneBatch) {
+    const Plan plan_a = plan_of(R"({"op": "add", "layers": "all", "dims": [1, 5], "values": [4.0, -3.0]})");
+    const Plan zero = plan_of(R"({"op": "zero", "layers": [1], "dims": [7, 9]})");
+    const std::vector<int32_t>& prompt = deep_prompt();
+    const auto T = static_cast<int64_t>(prompt.size());
+    const int64_t n_vocab = deep_model().hparams().n_vocab;
+    Steering alone_a(deep_model(), std::span<const Plan>(&plan_a, 1));
+    Steering alone_z(deep_model(), std::span<const Plan>(&zero, 1));
+    const test::Run ra = run(deep_model(), prompt, &alone_a);
+    const test::Run rz = run(deep_model(), prompt, &alone_z);
+    ASSERT_FALSE(same_bits(ra.logits, base_run().logits));
+
+    model::ContextParams cp;
+    cp.n_ctx = 64;
+    cp.n_batch = 3 * T;
+    cp.n_seq = 3;
+    cp.n_threads = 2;
+    model::Context ctx(deep_model(), cp);
+    Steering sa(deep_model(), std::span<const Plan>(&plan_a, 1));
+    Steering sz(deep_model(), std::span<const Plan>(&zero, 1));
+    sa.set_sequences({0});
+    sz.set_sequences({2});
+    sa.attach(ctx);
+    sz.attach(ctx);
+    model::Batch b;  // rows interleaved across the three sequences
+    for (int64_t t = 0; t < T; ++t)
+        for (int32_t seq = 0; seq < 3; ++seq) b.add(prompt[static_cast<size_t>(t)], static_cast<int32_t>(t), seq, true);
+    ctx.decode(b);
+    const test::Run* expect[3] = {&ra, &base_run(), &rz};
+    for (int64_t t = 0; t < T; ++t)
+        for (int seq = 0; seq < 3; ++seq)
+            ASSERT_EQ(std::memcmp(ctx.logits(t * 3 + seq), expect[seq]->logits.data() + t * n_vocab,
+                                  static_cast<size_t>(n_vocab) * 4),
+                      0)
+                << "sequence " << seq << " token " << t;
+}
+
 }  // namespace
 }  // namespace critdim::steer
