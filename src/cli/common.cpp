@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstdio>
-#include <memory>
 
 
 namespace critdim::cli {
@@ -30,17 +29,6 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
 void add_threads_option(CLI::App* cmd, int& threads) {
     threads = ThreadPool::default_threads();
     cmd->add_option("-t,--threads", threads, "worker threads (default: all cores)")->check(CLI::Range(1, 1024));
-}
-
-std::function<std::string(const std::string&)> chat_prompt_renderer(const tokenizer::Tokenizer& tok,
-                                                                    const std::string& where, const std::string& system,
-                                                                    const std::string& template_name) {
-    return tokenizer::user_prompt_renderer(tok, where, system, template_name);
-}
-
-std::string render_chat_prompt(const tokenizer::Tokenizer& tok, const std::string& where, const std::string& user,
-                               const std::string& system, const std::string& template_name) {
-    return tokenizer::render_user_prompt(tok, where, user, system, template_name);
 }
 
 void log(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_str()); }

@@ -60,7 +60,7 @@ void register_generate(CLI::App& app) {
         std::vector<int32_t> ids;
         if (chat) {
             // The template writes BOS itself where the model wants it.
-            const std::string rendered = render_chat_prompt(*tok, path, prompt, system_prompt, chat_template);
+            const std::string rendered = tokenizer::render_user_prompt(*tok, path, prompt, system_prompt, chat_template);
             ids = tok->encode(rendered, false, true);
         } else {
             ids = tokens_text.empty() ? tok->encode(prompt, !no_bos, parse_special) : parse_token_list(tokens_text);

@@ -78,7 +78,7 @@ void register_scan(CLI::App& app) {
         if (chat) {
             const auto file = gguf::File::open(path);
             const auto tok = tokenizer::Tokenizer::from_gguf(*file);
-            auto render = chat_prompt_renderer(*tok, path, system_prompt, chat_template);
+            auto render = tokenizer::user_prompt_renderer(*tok, path, system_prompt, chat_template);
             o.format = [render](const analysis::Document& d) { return render(d.text); };
             o.format_name = "chat:" + (chat_template.empty() ? std::string("model") : chat_template) +
                             (system_prompt.empty() ? "" : " system:" + system_prompt);
