@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "critdim/eval.hpp"
@@ -25,12 +24,16 @@ std::vector<std::string> documented_fields() {
     std::vector<std::string> fields;
     std::istringstream lines(doc.substr(a, b - a));
     std::string line;
-    const std::regex code("`([^`]+)`");
     while (std::getline(lines, line)) {
         if (line.rfind("| `", 0) != 0) continue;
         const std::string first = line.substr(2, line.find(" |", 2) - 2);
-        for (std::sregex_iterator it(first.begin(), first.end(), code), end; it != end; ++it)
-            fields.push_back((*it)[1]);
+        // Every `code` span of the first column names one field.
+        for (size_t open = first.find('`'); open != std::string::npos;) {
+            const size_t close = first.find('`', open + 1);
+            if (close == std::string::npos) break;
+            if (close > open + 1) fields.push_back(first.substr(open + 1, close - open - 1));
+            open = first.find('`', close + 1);
+        }
     }
     return fields;
 }
