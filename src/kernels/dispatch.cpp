@@ -1,5 +1,7 @@
 // The public entry points: argument checks, then the kernel of the backend chosen once at
 // run time from what the CPU supports (set_backend overrides it for tests and benchmarks).
+#include <cpuid.h>
+
 #include <atomic>
 #include <string>
 
@@ -52,13 +54,19 @@ const KernelTable& scalar_table() {
 
 namespace {
 
+// F16C (CPUID leaf 1, ECX bit 29): clang's __builtin_cpu_supports does not know the name.
+bool cpu_has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+
 bool cpu_supports(Backend backend) {
     __builtin_cpu_init();
     switch (backend) {
         case Backend::scalar:
             return true;
         case Backend::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
         case Backend::avx512:
             return cpu_supports(Backend::avx2) && __builtin_cpu_supports("avx512f") &&
                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -68,6 +68,12 @@ void Binder::read_common(HParams& hp, const char* eps_key) const {
     const std::string where = file_.path();
     if (hp.n_embd <= 0 || hp.n_layer <= 0 || hp.n_ff <= 0 || hp.n_head <= 0 || hp.n_head_kv <= 0)
         throw Error(ErrorKind::input, where, arch_ + ": sizes must be positive");
+    // The training context is the default context size, so it sizes the KV cache: bounded here
+    // (real models stay below 2^24) so that a hostile file cannot claim 2^32 positions.
+    if (hp.n_ctx_train <= 0 || hp.n_ctx_train > (1 << 24))
+        throw Error(ErrorKind::input, where,
+                    "key '" + arch_ + ".context_length': " + std::to_string(hp.n_ctx_train) +
+                        " is out of range (1 to 16777216)");
     if (hp.n_layer > 4096 || hp.n_embd > (1 << 20) || hp.n_head > 4096)
         throw Error(ErrorKind::input, where,
                     arch_ + ": implausible sizes (block_count " + std::to_string(hp.n_layer) + ", embedding_length " +

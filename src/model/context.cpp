@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
+#include <unistd.h>
 
 #include "critdim/kernels.hpp"
 #include "critdim/model.hpp"
@@ -43,8 +45,34 @@ struct Context::Impl {
     std::vector<float> out_rows;                   // [n_outputs, n_embd]
 };
 
+namespace {
+
+uint64_t physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+// The KV cache is the one allocation a model's metadata can make large (context_length x layers
+// x kv width): refused with the numbers and the way out before it is made, rather than letting
+// the allocation fail or the kernel's OOM killer end the process.
+void check_kv_cache_fits(const HParams& hp, int64_t n_ctx, int n_seq) {
+    const double bytes = 4.0 * static_cast<double>(hp.n_layer) * n_seq * static_cast<double>(n_ctx) *
+                         static_cast<double>(hp.kv_dim() + hp.kv_dim_v());
+    const double physical = static_cast<double>(physical_memory_bytes());
+    if (physical > 0 && bytes > 0.8 * physical) {
+        const auto gib = [](double b) { return fmt::format("{:.1f} GiB", b / (1024.0 * 1024 * 1024)); };
+        throw Error(ErrorKind::usage, "context",
+                    fmt::format("a context of {} tokens x {} sequence(s) needs {} for the KV cache; this machine has {} "
+                                "(choose a smaller context with --ctx)",
+                                n_ctx, n_seq, gib(bytes), gib(physical)));
+    }
+}
+
+}  // namespace
+
 Context::Impl::Impl(const HParams& hp, int64_t n_ctx, int64_t n_batch_, int n_seq_, int n_threads)
     : pool(n_threads), n_batch(n_batch_), n_seq(n_seq_) {
+    check_kv_cache_fits(hp, n_ctx, n_seq);
     const size_t cache = static_cast<size_t>(hp.n_layer * n_seq * n_ctx);
     k_cache.assign(cache * static_cast<size_t>(hp.kv_dim()), 0.0f);
     v_cache.assign(cache * static_cast<size_t>(hp.kv_dim_v()), 0.0f);

@@ -1,5 +1,6 @@
 // Loading refuses models that do not fit their architecture, naming file and tensor.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "critdim/gguf.hpp"
 #include "critdim/model.hpp"
@@ -72,6 +73,49 @@ TEST(ModelLoad, MissingKeyIsNamed) {
     const std::string path = test::temp_dir("load") + "/m.gguf";
     w.write(path);
     expect_load_error(path, "key 'llama.block_count': missing");
+}
+
+// The golden model with one metadata key replaced.
+std::string with_key(const std::string& key, const gguf::Value& value) {
+    auto f = gguf::File::open(test::shared_dir() + "/golden/models/llama-tied-f32.gguf");
+    gguf::Writer w;
+    for (const auto& [k, v] : f->metadata()) w.set(k, k == key ? value : v);
+    for (const auto& t : f->tensors()) w.add_tensor(t.name, t.type(), t.shape, t.data, t.n_bytes);
+    const std::string path = test::temp_dir("load") + "/m.gguf";
+    w.write(path);
+    return path;
+}
+
+// A few bytes of metadata must not size the KV cache at 2^32 positions.
+TEST(ModelLoad, ImplausibleContextLengthIsRefused) {
+    expect_load_error(with_key("llama.context_length", gguf::Value::u32(1u << 30)),
+                      "key 'llama.context_length': 1073741824 is out of range (1 to 16777216)");
+    expect_load_error(with_key("llama.context_length", gguf::Value::u32(0)),
+                      "key 'llama.context_length': 0 is out of range (1 to 16777216)");
+}
+
+// A context whose KV cache would take twice this machine's memory is refused, with the numbers,
+// before anything is allocated (the test would otherwise be killed or fail to allocate).
+TEST(ModelLoad, KvCacheBeyondPhysicalMemoryIsRefusedBeforeAllocating) {
+    const auto m = Model::load(test::shared_dir() + "/golden/models/llama-tied-f32.gguf");
+    const HParams& hp = m->hparams();
+    const uint64_t physical = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+    ASSERT_GT(physical, 0u);
+    const auto per_token = static_cast<uint64_t>(4 * hp.n_layer * (hp.kv_dim() + hp.kv_dim_v()));
+    ContextParams p;
+    p.n_ctx = static_cast<int64_t>(2 * physical / per_token);
+    p.n_threads = 1;
+    try {
+        Context ctx(*m, p);
+        ADD_FAILURE() << "a context of " << p.n_ctx << " tokens was allocated";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::usage);
+        const std::string what = e.what();
+        EXPECT_NE(what.find("context: a context of " + std::to_string(p.n_ctx) + " tokens x 1 sequence(s) needs "),
+                  std::string::npos)
+            << what;
+        EXPECT_NE(what.find("(choose a smaller context with --ctx)"), std::string::npos) << what;
+    }
 }
 
 TEST(ModelLoad, SynthModelsOfEveryArchitectureAndTypeLoadAndRun) {
