@@ -90,7 +90,9 @@ KillOutcome kill_while_writing(const std::vector<std::string>& args, const std::
         EXPECT_TRUE(now == old_bytes || now == new_bytes)
             << "run " << k << " (threshold " << threshold << " of " << new_bytes.size() << " bytes) left a torn "
             << out << " of " << now.size() << " bytes";
-        if (killed && left_temp) EXPECT_EQ(now, old_bytes) << "killed mid-write but the output changed";
+        if (killed && left_temp) {
+            EXPECT_EQ(now, old_bytes) << "killed mid-write but the output changed";
+        }
         for (const auto& t : temp_files(out)) fs::remove(t);
     }
     return outcome;
@@ -130,7 +132,9 @@ TEST(CrashSafe, EveryOutputGoesThroughAtomicFile) {
         if (rel == "src/base/files.cpp") continue;
         ++files;
         const std::string text = bytes_of(e.path().string());
-        for (const auto& w : writes) EXPECT_EQ(text.find(w), std::string::npos) << rel << " uses " << w << " directly";
+        for (const auto& w : writes) {
+            EXPECT_EQ(text.find(w), std::string::npos) << rel << " uses " << w << " directly";
+        }
     }
     EXPECT_GT(files, 50);
 }
