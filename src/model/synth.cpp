@@ -63,7 +63,10 @@ SynthConfig config_from_json(const std::string& path) {
     if (!j.is_object()) throw_input(path, "expected a JSON object");
     SynthConfig c = named_configs()[0];
     c.name = path;
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+        // Named, not structured bindings: the lambdas below capture them (clang 14 refuses those).
+        const std::string key = item.key();
+        const nlohmann::json& value = item.value();
         auto integer = [&](int64_t& dst) {
             if (!value.is_number_integer() || value.get<int64_t>() < 0)
                 throw_input(path, "field '" + key + "': expected a non-negative integer");
