@@ -8,7 +8,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string& path = critdim::fuzz::write_input(data, size, ".gguf");
     critdim::fuzz::expect_only_critdim_errors([&] {
         const auto f = critdim::gguf::File::open(path);
-        for (const auto& [key, value] : f->metadata()) {
+        for (const auto& entry : f->metadata()) {
+            const std::string& key = entry.first;  // not a structured binding: lambdas capture it
             critdim::fuzz::expect_only_critdim_errors([&] { (void)f->get_string_array(key); });
             critdim::fuzz::expect_only_critdim_errors([&] { (void)f->get_int_array(key); });
             critdim::fuzz::expect_only_critdim_errors([&] { (void)f->get_float_array(key); });

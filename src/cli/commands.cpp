@@ -23,6 +23,7 @@ void register_commands(CLI::App& app) {
     register_ablate(app);
     register_reproduce(app);
     register_serve(app);
+    register_slurm(app);
 }
 
 }  // namespace critdim::cli

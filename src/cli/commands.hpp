@@ -27,5 +27,6 @@ void register_jailbreak(CLI::App& app);
 void register_ablate(CLI::App& app);
 void register_reproduce(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_slurm(CLI::App& app);
 
 }  // namespace critdim::cli

@@ -7,6 +7,7 @@
 #include "cli/common.hpp"
 #include "critdim/analysis.hpp"
 #include "critdim/gguf.hpp"
+#include "critdim/scale.hpp"
 #include "critdim/tokenizer.hpp"
 
 namespace critdim::cli {
@@ -44,7 +45,8 @@ void register_scan(CLI::App& app) {
     cmd->add_option("--massive-abs", o.massive_abs, "Sun et al.: |x| above this ...")->capture_default_str();
     cmd->add_option("--massive-ratio", o.massive_ratio, "... and above this times the row's median |x|")
         ->capture_default_str();
-    cmd->add_option("--shard", shard, "I/N: scan the I-th of N contiguous blocks of documents")->capture_default_str();
+    cmd->add_option("--shard", shard, "I/N: scan the I-th of N contiguous blocks of documents; auto: from the scheduler "
+                    "(SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX; docs/scale-out.md)")->capture_default_str();
     cmd->add_option("--name", o.name, "domain name recorded in the file (default: the first corpus file's stem)");
     cmd->add_option("--ctx", o.n_ctx, "context length; longer documents are cut from the left (default: the model's)");
     cmd->add_option("-b,--batch", o.n_batch, "tokens per forward pass")->capture_default_str();
@@ -69,7 +71,7 @@ void register_scan(CLI::App& app) {
         const std::vector<analysis::CorpusSpec> specs = analysis::parse_corpus_specs(corpus, field);
         o.policy = analysis::parse_position_policy(policy);
         o.sigma_axis = analysis::parse_sigma_axis(axis);
-        std::tie(o.shard, o.n_shards) = analysis::parse_shard(shard);
+        std::tie(o.shard, o.n_shards) = scale::parse_shard_option(shard);
         o.statistics = !no_stats;
         o.add_bos = !no_bos;
         if (o.n_batch < 1) throw_usage("--batch must be positive");

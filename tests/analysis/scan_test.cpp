@@ -14,6 +14,7 @@
 #include "critdim/analysis.hpp"
 #include "critdim/model.hpp"
 #include "critdim/tokenizer.hpp"
+#include "analysis/stats_compare.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -45,35 +46,6 @@ std::string small_corpus() {
         return p;
     }();
     return path;
-}
-
-void expect_same(const Stats& a, const Stats& b, bool exact_sums) {
-    ASSERT_EQ(a.sites, b.sites);
-    EXPECT_EQ(a.header.n_docs, b.header.n_docs);
-    EXPECT_EQ(a.header.n_tokens, b.header.n_tokens);
-    EXPECT_EQ(a.count, b.count);
-    EXPECT_EQ(a.rows, b.rows);
-    EXPECT_EQ(a.s.max_abs, b.s.max_abs);
-    EXPECT_EQ(a.s.max_value, b.s.max_value);
-    EXPECT_EQ(a.s.max_doc, b.s.max_doc);
-    EXPECT_EQ(a.s.max_pos, b.s.max_pos);
-    EXPECT_EQ(a.s.max_token, b.s.max_token);
-    EXPECT_EQ(a.s.active_docs, b.s.active_docs);
-    EXPECT_EQ(a.s.active_tokens, b.s.active_tokens);
-    EXPECT_EQ(a.s.massive_tokens, b.s.massive_tokens);
-    EXPECT_EQ(a.s.massive_first, b.s.massive_first);
-    EXPECT_EQ(a.active_any, b.active_any);
-    if (exact_sums) {
-        EXPECT_EQ(a.s.sum, b.s.sum);
-        EXPECT_EQ(a.s.sum_sq, b.s.sum_sq);
-        EXPECT_EQ(a.s.sum_abs, b.s.sum_abs);
-        return;
-    }
-    for (size_t i = 0; i < a.s.sum.size(); ++i) {
-        EXPECT_NEAR(a.s.sum[i], b.s.sum[i], 1e-12 * (1 + a.s.sum_abs[i])) << i;
-        EXPECT_NEAR(a.s.sum_sq[i], b.s.sum_sq[i], 1e-12 * (1 + a.s.sum_sq[i])) << i;
-        EXPECT_NEAR(a.s.sum_abs[i], b.s.sum_abs[i], 1e-12 * (1 + a.s.sum_abs[i])) << i;
-    }
 }
 
 TEST(ScanStats, EqualANaiveRecomputationDocumentByDocument) {
@@ -157,7 +129,7 @@ TEST(ScanStats, LastPolicyCountsOneTokenPerDocumentAndThreadsDoNotMatter) {
     const Stats a = Stats::read(dir + "/t1.stats"), b = Stats::read(dir + "/t2.stats");
     EXPECT_EQ(a.count, std::vector<int64_t>(a.sites.size(), 7));
     EXPECT_EQ(a.header.policy, "last");
-    expect_same(a, b, /*exact_sums=*/true);
+    test::expect_same_stats(a, b, /*exact_sums=*/true);
 }
 
 TEST(ScanErrors, BadOptionsAreUsageErrorsAndCheckpointsMustMatch) {
@@ -201,7 +173,7 @@ TEST(ScanShards, MergedShardsEqualOnePass) {
     const Stats one = Stats::read(dir + "/all.stats"), merged = Stats::read(dir + "/m.stats");
     EXPECT_EQ(merged.header.shards, (std::vector<std::string>{"0/3", "1/3", "2/3"}));
     EXPECT_EQ(merged.header.corpus_docs, 7);
-    expect_same(one, merged, /*exact_sums=*/false);
+    test::expect_same_stats(one, merged, /*exact_sums=*/false);
 
     // Files of another model do not merge.
     const auto bad = test::run_critdim({"scan", stories(), "--corpus", small_corpus(), "--out", dir + "/o.stats"});
@@ -252,7 +224,7 @@ TEST(ScanResume, KilledScanResumesToTheSameResult) {
     ASSERT_EQ(again.exit_code, 0) << again.err;
     EXPECT_NE(again.err.find("resuming"), std::string::npos) << again.err;
     EXPECT_FALSE(fs::exists(out + ".ckpt"));
-    expect_same(Stats::read(dir + "/ref.stats"), Stats::read(out), /*exact_sums=*/true);
+    test::expect_same_stats(Stats::read(dir + "/ref.stats"), Stats::read(out), /*exact_sums=*/true);
 }
 
 }  // namespace

@@ -1,0 +1,151 @@
+// critdim slurm scan|status|resubmit|merge: a scan as an ordinary Slurm array job plus a merge
+// job (docs/scale-out.md). The job's state lives in its folder; only scan and resubmit talk
+// to Slurm (sbatch, scancel).
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "critdim/scale.hpp"
+
+namespace critdim::cli {
+namespace {
+
+std::string task_list(const std::vector<int>& tasks) {
+    std::string s;
+    for (int t : tasks) s += (s.empty() ? "" : ",") + std::to_string(t);
+    return s;
+}
+
+void print_submission(const scale::Job& job, const scale::Submission& sub, bool json) {
+    if (json) {
+        const nlohmann::json j = {{"dir", job.dir},
+                                  {"array_job", sub.array_job},
+                                  {"merge_job", sub.merge_job},
+                                  {"tasks", sub.tasks},
+                                  {"out", job.out}};
+        std::printf("%s\n", j.dump(2).c_str());
+        return;
+    }
+    std::printf("submitted array job %s (tasks %s of %d) and merge job %s (runs after every task succeeded)\n",
+                sub.array_job.c_str(), task_list(sub.tasks).c_str(), job.n_tasks, sub.merge_job.c_str());
+    std::printf("job folder %s; result %s\nfollow it with: critdim slurm status %s\n", job.dir.c_str(),
+                job.out.c_str(), job.dir.c_str());
+}
+
+void print_scripts(const scale::Job& job, const std::vector<int>& tasks) {
+    std::printf("# ---- %s/array.sh\n%s# ---- %s/merge.sh (sbatch --dependency=afterok:ARRAY_JOB)\n%s", job.dir.c_str(),
+                scale::array_script(job, tasks).c_str(), job.dir.c_str(), scale::merge_script(job).c_str());
+}
+
+void register_slurm_scan(CLI::App& parent) {
+    auto* cmd = parent.add_subcommand("scan", "submit a scan as a Slurm array of N shards plus a merge job");
+    static std::vector<std::string> scan_args, extra;
+    static int nodes = 0;
+    static std::string dir;
+    static scale::SbatchOptions o;
+    static bool dry_run = false, json = false;
+    cmd->add_option("--nodes", nodes, "array tasks (shards), N")->required();
+    cmd->add_option("--partition", o.partition, "sbatch --partition");
+    cmd->add_option("--time", o.time, "sbatch --time per task (e.g. 2:00:00)");
+    cmd->add_option("--mem", o.mem, "sbatch --mem per task (e.g. 8G: model mapping + KV cache + statistics)");
+    cmd->add_option("--account", o.account, "sbatch --account");
+    cmd->add_option("--cpus-per-task", o.cpus_per_task, "sbatch --cpus-per-task; the scan's threads")
+        ->capture_default_str();
+    cmd->add_option("--sbatch-option", o.extra, "a further #SBATCH line, e.g. --sbatch-option=--qos=long (repeatable)");
+    cmd->add_option("--dir", dir, "job folder (default: OUT.slurm next to the scan's --out)");
+    cmd->add_flag("--dry-run", dry_run, "print the batch scripts; submit nothing, write nothing");
+    cmd->add_flag("--json", json, "print the submission as JSON");
+    cmd->add_option("scan", scan_args, "after --: the arguments of `critdim scan` (MODEL --corpus ... --out OUT)")
+        ->required();
+    cmd->footer("Example: critdim slurm scan --nodes 8 --time 4:00:00 -- M.gguf --corpus math/ --out math.stats");
+    cmd->callback([] {
+        const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+        scale::Job job = scale::make_scan_job(dir, scan_args, nodes, o, self);
+        std::vector<int> tasks(static_cast<size_t>(nodes));
+        for (int i = 0; i < nodes; ++i) tasks[static_cast<size_t>(i)] = i;
+        if (dry_run) return print_scripts(job, tasks);
+        print_submission(job, scale::submit(job, tasks), json);
+    });
+}
+
+void register_slurm_status(CLI::App& parent) {
+    auto* cmd = parent.add_subcommand("status", "shards done, running and failed, from the job folder alone");
+    static std::string dir;
+    static bool json = false;
+    cmd->add_option("dir", dir, "job folder")->required();
+    cmd->add_flag("--json", json, "print JSON");
+    cmd->callback([] {
+        const scale::Job job = scale::Job::load(dir);
+        const scale::JobStatus st = scale::job_status(job);
+        if (json) {
+            nlohmann::json tasks = nlohmann::json::array();
+            for (const auto& t : st.tasks) {
+                tasks.push_back({{"task", t.task}, {"state", scale::task_state_name(t.state)}, {"detail", t.detail}});
+                if (t.docs_done >= 0) tasks.back()["docs_done"] = t.docs_done;
+            }
+            nlohmann::json counts;
+            for (auto s : {scale::TaskState::pending, scale::TaskState::running, scale::TaskState::done,
+                           scale::TaskState::failed})
+                counts[scale::task_state_name(s)] = st.count(s);
+            const nlohmann::json j = {{"dir", job.dir},   {"out", job.out},       {"n_tasks", job.n_tasks},
+                                      {"counts", counts}, {"merged", st.merged}, {"tasks", tasks}};
+            std::printf("%s\n", j.dump(2).c_str());
+            return;
+        }
+        std::printf("%s: %d tasks: %d done, %d running, %d failed, %d pending; %s\n", job.dir.c_str(), job.n_tasks,
+                    st.count(scale::TaskState::done), st.count(scale::TaskState::running),
+                    st.count(scale::TaskState::failed), st.count(scale::TaskState::pending),
+                    st.merged ? ("merged into " + job.out).c_str() : "not merged");
+        for (const auto& t : st.tasks) {
+            std::printf("  task %d: %s", t.task, scale::task_state_name(t.state));
+            if (!t.detail.empty()) std::printf(" (%s)", t.detail.c_str());
+            if (t.docs_done >= 0) std::printf(", %lld documents so far", static_cast<long long>(t.docs_done));
+            std::printf("\n");
+        }
+    });
+}
+
+void register_slurm_resubmit(CLI::App& parent) {
+    auto* cmd = parent.add_subcommand("resubmit", "submit the failed tasks again (and a new merge job)");
+    static std::string dir;
+    static bool unfinished = false, dry_run = false, json = false;
+    cmd->add_option("dir", dir, "job folder")->required();
+    cmd->add_flag("--all-unfinished", unfinished,
+                  "also tasks that are pending or running by the files (use when their job is gone)");
+    cmd->add_flag("--dry-run", dry_run, "print the batch scripts; submit nothing");
+    cmd->add_flag("--json", json, "print the submission as JSON");
+    cmd->callback([] {
+        scale::Job job = scale::Job::load(dir);
+        const std::vector<int> tasks = scale::tasks_to_resubmit(scale::job_status(job), unfinished);
+        if (tasks.empty())
+            throw_usage(dir + ": no failed task to resubmit" +
+                        (unfinished ? std::string() : " (--all-unfinished also takes pending and running ones)"));
+        if (dry_run) return print_scripts(job, tasks);
+        print_submission(job, scale::submit(job, tasks), json);
+    });
+}
+
+void register_slurm_merge(CLI::App& parent) {
+    auto* cmd = parent.add_subcommand("merge", "merge every shard of a job into its result (what the merge job runs)");
+    static std::string dir;
+    cmd->add_option("dir", dir, "job folder")->required();
+    cmd->callback([] {
+        const scale::Job job = scale::Job::load(dir);
+        scale::merge_shards(job);
+        std::printf("%s: %d shards merged\n", job.out.c_str(), job.n_tasks);
+    });
+}
+
+}  // namespace
+
+void register_slurm(CLI::App& app) {
+    auto* cmd = app.add_subcommand("slurm", "run scans on a Slurm cluster as array jobs (docs/scale-out.md)");
+    cmd->require_subcommand(1);
+    register_slurm_scan(*cmd);
+    register_slurm_status(*cmd);
+    register_slurm_resubmit(*cmd);
+    register_slurm_merge(*cmd);
+}
+
+}  // namespace critdim::cli

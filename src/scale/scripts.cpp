@@ -1,0 +1,85 @@
+// The batch scripts critdim slurm submits: an array whose task I scans shard I of N (resuming
+// from its checkpoint when rerun), and a merge job. Both are plain bash with #SBATCH lines, so
+// a user can read, keep and resubmit them by hand.
+#include <fmt/format.h>
+
+#include "critdim/scale.hpp"
+
+namespace critdim::scale {
+namespace {
+
+// One shell word: single quotes, with ' written as '\''.
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string sbatch_lines(const Job& job, const std::string& name, const std::string& log) {
+    std::string s = "#SBATCH --job-name=" + name + "\n#SBATCH --output=" + log + "\n";
+    const SbatchOptions& o = job.sbatch;
+    if (!o.partition.empty()) s += "#SBATCH --partition=" + o.partition + "\n";
+    if (!o.time.empty()) s += "#SBATCH --time=" + o.time + "\n";
+    if (!o.mem.empty()) s += "#SBATCH --mem=" + o.mem + "\n";
+    if (!o.account.empty()) s += "#SBATCH --account=" + o.account + "\n";
+    for (const std::string& e : o.extra) s += "#SBATCH " + e + "\n";
+    return s;
+}
+
+bool names_threads(const std::vector<std::string>& args) {
+    for (const std::string& a : args)
+        if (a == "-t" || a == "--threads" || a.rfind("--threads=", 0) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
+std::string array_script(const Job& job, const std::vector<int>& tasks) {
+    std::string list;
+    for (int t : tasks) list += (list.empty() ? "" : ",") + std::to_string(t);
+    std::string cmd = quote(job.critdim) + " scan";
+    for (const std::string& a : job.args) cmd += " " + quote(a);
+    if (!names_threads(job.args)) cmd += " -t \"${SLURM_CPUS_PER_TASK:-1}\"";
+    cmd += " --shard auto --out \"$d/shards/shard-$i.stats\"";
+    return fmt::format(
+        R"SH(#!/bin/bash
+# Written by critdim slurm scan: task I of this array scans shard I of {n} into
+# shards/shard-I.stats (resuming from shards/shard-I.stats.ckpt when rerun) and records its
+# state in status/ for `critdim slurm status`.
+{sbatch}#SBATCH --array={list}
+#SBATCH --cpus-per-task={cpus}
+set -u
+d={dir}
+i=${{SLURM_ARRAY_TASK_ID:?not a Slurm array task}}
+export CRITDIM_SHARD_COUNT={n}
+cd {workdir} || exit 1
+rm -f "$d/status/task-$i.failed"
+echo "${{SLURM_ARRAY_JOB_ID:-}}_$i $(date +%s)" > "$d/status/task-$i.started"
+{cmd} &
+child=$!
+# scancel sends SIGTERM: pass it on and record the task as failed (resubmit picks it up).
+trap 'kill -TERM $child 2>/dev/null; wait $child; echo "cancelled (SIGTERM)" > "$d/status/task-$i.failed"; exit 143' TERM
+wait $child
+rc=$?
+[ $rc -eq 0 ] || echo "exit code $rc (log: $d/logs/task-$i.log)" > "$d/status/task-$i.failed"
+exit $rc
+)SH",
+        fmt::arg("n", job.n_tasks), fmt::arg("sbatch", sbatch_lines(job, "critdim-scan", job.dir + "/logs/task-%a.log")),
+        fmt::arg("list", list), fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
+        fmt::arg("workdir", quote(job.workdir)), fmt::arg("cmd", cmd));
+}
+
+std::string merge_script(const Job& job) {
+    return fmt::format(
+        R"SH(#!/bin/bash
+# Written by critdim slurm scan: merges the {n} shards into the result once every task succeeded.
+{sbatch}#SBATCH --cpus-per-task=1
+cd {workdir} || exit 1
+exec {critdim} slurm merge {dir}
+)SH",
+        fmt::arg("n", job.n_tasks), fmt::arg("sbatch", sbatch_lines(job, "critdim-merge", job.dir + "/logs/merge.log")),
+        fmt::arg("workdir", quote(job.workdir)), fmt::arg("critdim", quote(job.critdim)),
+        fmt::arg("dir", quote(job.dir)));
+}
+
+}  // namespace critdim::scale

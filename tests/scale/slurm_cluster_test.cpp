@@ -1,0 +1,160 @@
+// critdim slurm on a real single-node Slurm (local_slurm.cpp): a 4-task scan array plus its
+// merge job equals one process; a task cancelled mid-run with scancel and resubmitted resumes
+// from its checkpoint and the merged result is still identical.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "analysis/stats_compare.hpp"
+#include "critdim/analysis.hpp"
+#include "critdim/scale.hpp"
+#include "scale/local_slurm.hpp"
+#include "scale/scale_test_util.hpp"
+#include "test_util.hpp"
+
+namespace critdim::scale {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// One cluster for every test of this binary; a cluster that cannot start fails each test with
+// the daemons' own messages.
+test::LocalSlurm& cluster() {
+    static std::unique_ptr<test::LocalSlurm> c;
+    static std::string error;
+    if (!c && error.empty()) {
+        try {
+            c = std::make_unique<test::LocalSlurm>();
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    }
+    if (!c) throw std::runtime_error(error);
+    return *c;
+}
+
+constexpr int kLines = 6000;
+
+std::vector<std::string> scan_args(const std::string& out) {
+    // Small batches and frequent checkpoints: task 1 is still running with a checkpoint when
+    // the cancel test looks for one.
+    return {test::scale_model(), "--corpus", test::scale_corpus(kLines), "--policy", "all", "--batch", "16", "-t", "1",
+            "--checkpoint-docs", "25", "--out", out};
+}
+
+// The one-process scan and the hand-run shards merged in order (computed once).
+const std::string& reference(const char* which) {
+    static const std::string dir = [] {
+        const std::string d = test::temp_dir("slurm-ref");
+        std::vector<std::string> one = {"scan"};
+        for (const auto& s : scan_args(d + "/one.stats")) one.push_back(s);
+        EXPECT_EQ(test::run_critdim(one).exit_code, 0);
+        std::vector<std::string> merge = {"merge"};
+        for (int i = 0; i < 4; ++i) {
+            std::vector<std::string> a = {"scan", "--shard", std::to_string(i) + "/4"};
+            for (const auto& s : scan_args(d + "/s" + std::to_string(i) + ".stats")) a.push_back(s);
+            EXPECT_EQ(test::run_critdim(a).exit_code, 0);
+            merge.push_back(d + "/s" + std::to_string(i) + ".stats");
+        }
+        merge.insert(merge.end(), {"--out", d + "/hand.stats"});
+        EXPECT_EQ(test::run_critdim(merge).exit_code, 0);
+        return d;
+    }();
+    static std::string path;
+    path = dir + "/" + which + ".stats";
+    return path;
+}
+
+nlohmann::json submit_scan(const std::string& out) {
+    std::vector<std::string> a = {"slurm", "scan", "--nodes", "4", "--json", "--"};
+    for (const auto& s : scan_args(out)) a.push_back(s);
+    const auto r = test::run_critdim(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+}
+
+// Polls the job folder until `done` holds (or fails the test after `seconds`).
+bool wait_for(const Job& job, const std::function<bool(const JobStatus&)>& done, int seconds) {
+    const auto deadline = Clock::now() + std::chrono::seconds(seconds);
+    while (Clock::now() < deadline) {
+        if (done(job_status(job))) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::string out;
+    test::shell("squeue; cat '" + job.dir + "'/logs/*.log", &out);
+    ADD_FAILURE() << "timed out after " << seconds << " s; squeue and logs:\n" << out;
+    return false;
+}
+
+void expect_equals_references(const std::string& out) {
+    const analysis::Stats merged = analysis::Stats::read(out);
+    EXPECT_EQ(merged.header.shards, (std::vector<std::string>{"0/4", "1/4", "2/4", "3/4"}));
+    test::expect_same_stats(analysis::Stats::read(reference("hand")), merged, /*exact_sums=*/true);
+    test::expect_same_stats(analysis::Stats::read(reference("one")), merged, /*exact_sums=*/false);
+}
+
+TEST(SlurmCluster, FourTaskArrayPlusMergeEqualsOneProcess) {
+    cluster();
+    reference("one");
+    const std::string dir = test::temp_dir("slurm-array");
+    const auto t0 = Clock::now();
+    const nlohmann::json sub = submit_scan(dir + "/out.stats");
+    const Job job = Job::load(sub["dir"]);
+    EXPECT_EQ(job.submissions.size(), 1u);
+    EXPECT_EQ(job.submissions[0].array_job, sub["array_job"]);
+    ASSERT_TRUE(wait_for(job, [](const JobStatus& s) { return s.merged; }, 600));
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("[ measure  ] 4-task array + merge of %d documents: %.1f s wall from submission to merged result\n",
+                kLines, wall);
+    expect_equals_references(dir + "/out.stats");
+    std::string log;
+    test::shell("cat '" + job.dir + "/logs/merge.log'", &log);
+    EXPECT_NE(log.find("4 shards merged"), std::string::npos) << log;
+}
+
+TEST(SlurmCluster, CancelledTaskIsResubmittedAndResumesToTheSameResult) {
+    cluster();
+    reference("one");
+    const std::string dir = test::temp_dir("slurm-cancel");
+    const nlohmann::json sub = submit_scan(dir + "/out.stats");
+    const Job job = Job::load(sub["dir"]);
+    // Cancel task 1 once it has written a checkpoint (so the rerun must resume from it).
+    const auto deadline = Clock::now() + std::chrono::seconds(300);
+    while (!fs::exists(job.shard_path(1) + ".ckpt") && !fs::exists(job.shard_path(1)) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_FALSE(fs::exists(job.shard_path(1))) << "task 1 finished before it could be cancelled";
+    ASSERT_TRUE(fs::exists(job.shard_path(1) + ".ckpt"));
+    std::string out;
+    ASSERT_EQ(test::shell("scancel " + sub["array_job"].get<std::string>() + "_1", &out), 0) << out;
+    ASSERT_TRUE(wait_for(
+        job, [](const JobStatus& s) { return s.count(TaskState::done) == 3 && s.tasks[1].state == TaskState::failed; },
+        600));
+    EXPECT_EQ(job_status(job).tasks[1].detail, "cancelled (SIGTERM)");
+    EXPECT_FALSE(fs::exists(dir + "/out.stats")) << "the merge job must not run after a failed task";
+    const int64_t resumed_from = analysis::Stats::read(job.shard_path(1) + ".ckpt").header.docs_done;
+    EXPECT_GT(resumed_from, 0);
+
+    const auto re = test::run_critdim({"slurm", "resubmit", job.dir, "--json"});
+    ASSERT_EQ(re.exit_code, 0) << re.err;
+    const auto resub = nlohmann::json::parse(re.out);
+    EXPECT_EQ(resub["tasks"], nlohmann::json::array({1}));
+    ASSERT_TRUE(wait_for(job, [](const JobStatus& s) { return s.merged; }, 600));
+    const Job after = Job::load(job.dir);
+    ASSERT_EQ(after.submissions.size(), 2u);
+    // The first merge job was cancelled (it waited on a failed array); the second one merged.
+    test::shell("scontrol show job " + after.submissions[0].merge_job + " | grep -o 'JobState=[A-Z]*'", &out);
+    EXPECT_NE(out.find("JobState=CANCELLED"), std::string::npos) << out;
+    std::string log;
+    test::shell("cat '" + job.dir + "/logs/task-1.log'", &log);
+    EXPECT_NE(log.find("(resumed)"), std::string::npos) << "task 1 should resume from its checkpoint:\n" << log;
+    expect_equals_references(dir + "/out.stats");
+}
+
+}  // namespace
+}  // namespace critdim::scale
