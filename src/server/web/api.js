@@ -50,10 +50,15 @@ export async function getJson(path) { return (await send(path)).json(); }
 export async function postJson(path, body) { return (await send(path, body)).json(); }
 export async function postBlob(path, body) { return (await send(path, body)).blob(); }
 
-// A streamed completion: calls onText(piece) per server-sent event, returns the last event
-// (finish reason, usage, steering). A refusal before the stream starts throws ServerError.
-export async function streamCompletion(body, onText) {
-  const res = await send(body.messages ? '/v1/chat/completions' : '/v1/completions', { ...body, stream: true });
+// A streamed completion: calls onPiece(text) per sampled token (text may be empty: a token
+// can be part of a character, or text held back), returns the last event (finish reason,
+// usage, steering). Log-probabilities are asked for so that every token has its own event.
+// A refusal before the stream starts throws ServerError.
+export async function streamCompletion(body, onPiece) {
+  body = { ...body, stream: true };
+  if (body.messages) Object.assign(body, { logprobs: true, top_logprobs: 0 });
+  else body.logprobs = 0;
+  const res = await send(body.messages ? '/v1/chat/completions' : '/v1/completions', body);
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buffered = '', last = null;
@@ -72,7 +77,7 @@ export async function streamCompletion(body, onText) {
       if (j.error) throw new ServerError(`The server failed the request: ${j.error.message}`);
       const choice = j.choices[0];
       const text = body.messages ? (choice.delta && choice.delta.content) || '' : choice.text || '';
-      if (text) onText(text);
+      if (choice.logprobs) onPiece(text);
       last = j;
     }
   }

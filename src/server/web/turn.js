@@ -108,13 +108,14 @@ async function generateBoth() {
     info.textContent = 'waiting for the first token…';
     const body = completionBody(prompt, chat, maxTokens, temperature);
     if (steering) body.steering = { plan: steering };
-    let first = null;
+    let first = null, n = 0;
     const last = await streamCompletion(body, (text) => {
       if (first === null) {
         first = performance.now() - started;
         if (which === 'steered') document.body.dataset.firstSteeredMs = first.toFixed(1);
       }
       out.textContent += text;
+      info.textContent = `${++n} tokens…`;
     });
     const total = performance.now() - started;
     info.textContent = `${last.usage.completion_tokens} tokens; first after ${fmt(first, 0)} ms, all after ` +
