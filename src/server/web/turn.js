@@ -127,7 +127,7 @@ async function generateBoth() {
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
     for (const [which, r] of [['plain', results[0]], ['steered', results[1]]])
-      if (r.status === 'rejected') document.getElementById(`out-${which}-info`).textContent = 'refused (see the message above)';
+      if (r.status === 'rejected') document.getElementById(`out-${which}-info`).textContent = r.reason.message;
     throw failed.reason;
   }
 }

@@ -183,6 +183,11 @@ class Playground(unittest.TestCase):
         self.assertIn('HTTP 400', message)
         self.assertIn("unknown operation 'multiply'", message)  # the server's own words
         self.assertEqual(el('#error').get_attribute('role'), 'alert')
+        in_view = driver().execute_script(
+            'const r = document.getElementById("error").getBoundingClientRect();'
+            'return r.top >= 0 && r.bottom <= window.innerHeight')
+        self.assertTrue(in_view, 'the refusal is not in view where the person is')
+        self.assertIn("unknown operation 'multiply'", el('#out-steered-info').text)
         shot('4-invalid-plan-error')
         # A layer the model does not have: refused by the model check, shown the same way.
         set_plan_box(json.dumps({'format': 'critdim-steering-plan', 'version': 1,
@@ -326,6 +331,7 @@ def main():
     p.add_argument('--critdim', required=True)
     p.add_argument('--out', required=True)
     ARGS, rest = p.parse_known_args()
+    ARGS.out = os.path.abspath(ARGS.out)  # Chromium takes absolute paths only (file inputs)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
