@@ -11,7 +11,8 @@ PACKAGES=(build-essential cmake clang-format clang libclang-rt-14-dev
           nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev
           libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
           pkg-config libpcre2-dev libutf8proc-dev xz-utils
-          ccache libcpp-httplib-dev chromium python3-pytest pybind11-dev python3-dev)
+          ccache libcpp-httplib-dev chromium chromium-driver python3-selenium
+          python3-pytest pybind11-dev python3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -92,9 +92,9 @@ private:
 TokenLogprob token_logprob(const float* logits, int64_t n_vocab, int32_t token, int top);
 
 // ---------------------------------------------------------------------------------------------
-// The engine: one thread owns the model context with one KV-cache sequence per slot; every
-// step it decodes the next token of all active requests (and chunks of new prompts) in one
-// batch. Requests wait in a bounded queue for a free slot.
+// The engine: one thread owns the model context with one KV-cache sequence per slot (and one
+// for exclusive tasks); every step it decodes the next token of all active requests (and
+// chunks of new prompts) in one batch. Requests wait in a bounded queue for a free slot.
 
 struct Job {
     // Set by the submitter.
@@ -141,6 +141,12 @@ public:
 
     // Queues the job; false when the queue is full or the engine is stopping.
     bool submit(std::shared_ptr<Job> job);
+    // Runs `task` on the engine thread between two forward passes and waits for it: the task
+    // may decode into sequence `seq`, which no request uses and which is empty before and
+    // cleared after, so it never races with generation (the playground's activations). The
+    // task's exception is rethrown here; false when the engine is stopping.
+    using ExclusiveTask = std::function<void(model::Context& ctx, int32_t seq)>;
+    bool run_exclusive(const ExclusiveTask& task);
     // Finishes every queued and running job, then stops the thread.
     void stop();
     EngineStats stats() const;
@@ -159,7 +165,9 @@ struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 8080;  // 0: any free port (see Server::port())
     std::string plans_dir;
-    std::string api_key;  // empty: no authentication
+    std::string dims_path;  // critical.json whose dimensions the playground marks and steers
+    std::string stats_dir;  // *.stats files the playground builds whole-vector directions from
+    std::string api_key;    // empty: no authentication
     std::string chat_template;
     std::string model_id;  // the id /v1/models lists; default: the file name
     size_t max_body_bytes = 1 << 20;

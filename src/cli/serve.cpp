@@ -1,8 +1,6 @@
 // critdim serve MODEL [--host H] [--port P] [--plans DIR] [--api-key KEY] [--parallel N]: the
 // OpenAI-compatible HTTP server with per-request steering (docs/serve.md). SIGINT/SIGTERM
 // stop accepting requests, let the running ones finish and exit 0.
-#include "critdim/server.hpp"
-
 #include <pthread.h>
 
 #include <atomic>
@@ -12,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "critdim/server.hpp"
 
 namespace critdim::cli {
 
@@ -28,6 +27,10 @@ void register_serve(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(0, 65535));
     cmd->add_option("--plans", o.plans_dir, "folder of steering plans (*.json), requested by file name without .json")
+        ->check(CLI::ExistingDirectory);
+    cmd->add_option("--dims", o.dims_path, "critical.json: the playground page marks and steers its dimensions")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--stats", o.stats_dir, "folder of *.stats files: the playground builds whole-vector directions")
         ->check(CLI::ExistingDirectory);
     cmd->add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' on /v1/*");
     cmd->add_option("--parallel", o.engine.n_slots, "requests decoded together in one batch")
@@ -69,9 +72,10 @@ void register_serve(CLI::App& app) {
         pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
         server::Server server(*m, *tok, o);
-        std::fprintf(stderr, "critdim serve: %s on http://%s:%d (%d parallel, %lld positions each%s%s)\n", path.c_str(),
-                     o.host.c_str(), server.port(), o.engine.n_slots, static_cast<long long>(o.engine.n_ctx),
-                     server.plan_names().empty() ? "" : ", plans: ",
+        std::fprintf(stderr,
+                     "critdim serve: %s on http://%s:%d (%d parallel, %lld positions each%s%s; playground at /)\n",
+                     path.c_str(), o.host.c_str(), server.port(), o.engine.n_slots,
+                     static_cast<long long>(o.engine.n_ctx), server.plan_names().empty() ? "" : ", plans: ",
                      [&] {
                          std::string names;
                          for (const std::string& n : server.plan_names()) names += (names.empty() ? "" : " ") + n;

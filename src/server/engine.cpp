@@ -20,6 +20,12 @@ struct Slot {
     bool busy() const { return job != nullptr; }
 };
 
+struct Exclusive {
+    const Engine::ExclusiveTask* task = nullptr;
+    std::exception_ptr error;
+    bool done = false;
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -29,6 +35,7 @@ struct Engine::Impl {
     void release(int32_t seq, bool cancelled);
     void publish(Job& job, Job::Piece piece, const Decoding& d);
     void fail_all(const std::string& message);
+    void run_tasks();
 
     const model::Model& model;
     const tokenizer::Tokenizer& tok;
@@ -39,6 +46,8 @@ struct Engine::Impl {
     mutable std::mutex mutex;  // guards queue, stopping and stats
     std::condition_variable wake;
     std::deque<std::shared_ptr<Job>> queue;
+    std::deque<Exclusive*> tasks;  // run_exclusive() callers, waiting on task_done
+    std::condition_variable task_done;
     bool stopping = false;
     EngineStats counters;
     std::thread thread;
@@ -48,7 +57,8 @@ Engine::Impl::Impl(const model::Model& m, const tokenizer::Tokenizer& t, const E
     : model(m),
       tok(t),
       options(o),
-      ctx(m, model::ContextParams{o.n_ctx, o.n_batch, o.n_slots, o.n_threads}),
+      // The last sequence belongs to exclusive tasks.
+      ctx(m, model::ContextParams{o.n_ctx, o.n_batch, o.n_slots + 1, o.n_threads}),
       slots(static_cast<size_t>(o.n_slots)) {}
 
 Engine::Engine(const model::Model& model, const tokenizer::Tokenizer& tok, const EngineOptions& options)
@@ -83,6 +93,20 @@ void Engine::stop() {
     }
     impl_->wake.notify_one();
     if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool Engine::run_exclusive(const ExclusiveTask& task) {
+    Exclusive e;
+    e.task = &task;
+    {
+        std::unique_lock lock(impl_->mutex);
+        if (impl_->stopping) return false;
+        impl_->tasks.push_back(&e);
+        impl_->wake.notify_one();
+        impl_->task_done.wait(lock, [&] { return e.done; });
+    }
+    if (e.error) std::rethrow_exception(e.error);
+    return true;
 }
 
 EngineStats Engine::stats() const {
@@ -143,6 +167,32 @@ void Engine::Impl::fail_all(const std::string& message) {
     }
 }
 
+// Between forward passes no batch is in flight and every sampled logit was read, so a task may
+// use the context freely as long as it leaves its own sequence empty.
+void Engine::Impl::run_tasks() {
+    const auto seq = static_cast<int32_t>(slots.size());
+    for (;;) {
+        Exclusive* e = nullptr;
+        {
+            std::lock_guard lock(mutex);
+            if (tasks.empty()) return;
+            e = tasks.front();
+            tasks.pop_front();
+        }
+        try {
+            (*e->task)(ctx, seq);
+        } catch (...) {
+            e->error = std::current_exception();
+        }
+        ctx.clear_seq(seq);
+        {
+            std::lock_guard lock(mutex);
+            e->done = true;
+        }
+        task_done.notify_all();
+    }
+}
+
 void Engine::Impl::loop() {
     const int64_t n_vocab = model.hparams().n_vocab;
     model::Batch batch;
@@ -152,10 +202,10 @@ void Engine::Impl::loop() {
             std::unique_lock lock(mutex);
             wake.wait(lock, [&] {
                 const bool any_busy = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.busy(); });
-                return any_busy || !queue.empty() || stopping;
+                return any_busy || !queue.empty() || !tasks.empty() || stopping;
             });
             const bool any_busy = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.busy(); });
-            if (stopping && queue.empty() && !any_busy) return;
+            if (stopping && queue.empty() && !any_busy && tasks.empty()) return;
             for (size_t i = 0; i < slots.size(); ++i) {
                 if (slots[i].busy()) continue;
                 std::shared_ptr<Job> job;
@@ -179,6 +229,8 @@ void Engine::Impl::loop() {
                 lock.lock();
             }
         }
+
+        run_tasks();
 
         // Next tokens of generating slots first (one row each), then prompt chunks.
         batch.clear();

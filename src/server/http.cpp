@@ -9,15 +9,11 @@
 #include <thread>
 
 #include "critdim/server.hpp"
-#include "server/request.hpp"
+#include "server/server_impl.hpp"
 
 namespace critdim::server {
 
 namespace {
-
-using json = nlohmann::json;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 const char* error_type(int status) {
     switch (status) {
@@ -32,18 +28,6 @@ const char* error_type(int status) {
         default:
             return status >= 500 ? "server_error" : "invalid_request_error";
     }
-}
-
-void send_error(httplib::Response& res, int status, const std::string& message, const std::string& param = "") {
-    res.status = status;
-    json e = {{"message", message}, {"type", error_type(status)}, {"code", status}};
-    e["param"] = param.empty() ? json() : json(param);
-    res.set_content(dump({{"error", e}}), "application/json");
-}
-
-int64_t unix_time() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 // A piece of a token as text for log-probability listings (may be part of a character).
@@ -73,41 +57,21 @@ void widen_backlog(int port) {
     }
 }
 
-// What the response says about the steering it applied.
-struct AppliedSteering {
-    std::string plan;  // the --plans name, or "inline"
-    double alpha = 1.0;
-    std::vector<std::string> steps;
-};
-
 }  // namespace
 
-struct Server::Impl {
-    Impl(const model::Model& m, const tokenizer::Tokenizer& t, const ServerOptions& o) : model(m), tok(t), options(o) {}
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-    void load_plans();
-    void routes();
-    void completion(const httplib::Request& req, httplib::Response& res, bool chat);
-    std::vector<int32_t> prompt_tokens(const ApiRequest& r) const;
-    std::optional<steer::Steering> steering_of(const ApiRequest& r, AppliedSteering& applied) const;
-    json response_json(const ApiRequest& r, const std::string& id, const Job& job, size_t n_prompt,
-                       const std::optional<AppliedSteering>& applied) const;
-    json logprobs_json(const ApiRequest& r, const std::vector<Job::Piece>& pieces) const;
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& param) {
+    res.status = status;
+    json e = {{"message", message}, {"type", error_type(status)}, {"code", status}};
+    e["param"] = param.empty() ? json() : json(param);
+    res.set_content(dump({{"error", e}}), "application/json");
+}
 
-    const model::Model& model;
-    const tokenizer::Tokenizer& tok;
-    ServerOptions options;
-    std::map<std::string, steer::Plan> plans;
-    std::optional<ChatFormatter> chat;
-    std::string chat_error;
-    std::unique_ptr<Engine> engine;
-    httplib::Server http;
-    int port = 0;
-    std::atomic<bool> shutting_down{false};
-    std::atomic<bool> listen_done{false};
-    std::atomic<uint64_t> next_id{1};
-    int64_t created = unix_time();
-};
+int64_t unix_time() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 void Server::Impl::load_plans() {
     if (options.plans_dir.empty()) return;
@@ -383,7 +347,10 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
 
 void Server::Impl::routes() {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+        // The page's own files are public; what it asks of /v1 carries the key the person types in.
+        const bool page = req.method == "GET" && (req.path == "/" || req.path.rfind("/web/", 0) == 0);
+        if (options.api_key.empty() || req.path == "/health" || page)
+            return httplib::Server::HandlerResponse::Unhandled;
         const std::string auth = req.get_header_value("Authorization");
         if (auth != "Bearer " + options.api_key) {
             send_error(
@@ -441,6 +408,7 @@ Server::Server(const model::Model& model, const tokenizer::Tokenizer& tok, const
     Impl& s = *impl_;
     if (s.options.model_id.empty()) s.options.model_id = std::filesystem::path(model.path()).filename().string();
     s.load_plans();
+    s.playground = load_playground_data(s.options.dims_path, s.options.stats_dir, model);
     try {
         s.chat.emplace(tok, model.path(), s.options.chat_template);
     } catch (const Error& e) {
@@ -455,6 +423,7 @@ Server::Server(const model::Model& model, const tokenizer::Tokenizer& tok, const
     s.http.set_payload_max_length(s.options.max_body_bytes);
     s.http.set_keep_alive_timeout(2);
     s.routes();
+    s.playground_routes();
     if (s.options.port == 0) {
         s.port = s.http.bind_to_any_port(s.options.host);
     } else {

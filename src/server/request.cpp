@@ -11,9 +11,9 @@ void http_fail(int status, std::string message, std::string param) {
     throw HttpError{status, std::move(message), std::move(param)};
 }
 
-namespace {
-
 using json = nlohmann::json;
+
+namespace {
 
 const char* type_name(const json& v) {
     switch (v.type()) {
@@ -42,6 +42,8 @@ const char* type_name(const json& v) {
 }
 
 bool is_int(const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }
+
+}  // namespace
 
 int64_t get_int(const json& v, const std::string& field, int64_t lo, int64_t hi) {
     if (!is_int(v)) wrong(field, "an integer", v);
@@ -80,6 +82,8 @@ const std::string& get_string(const json& v, const std::string& field) {
     return v.get_ref<const std::string&>();
 }
 
+namespace {
+
 // Message content: a string, or a list of {"type": "text", "text": ...} parts.
 std::string message_content(const json& v, const std::string& field) {
     if (v.is_null()) return {};
@@ -117,6 +121,8 @@ void refuse_file_values(const json& plan) {
     }
 }
 
+}  // namespace
+
 SteeringRequest parse_steering(const json& v) {
     SteeringRequest s;
     if (v.is_string()) {
@@ -147,9 +153,7 @@ SteeringRequest parse_steering(const json& v) {
     return s;
 }
 
-}  // namespace
-
-ApiRequest parse_request(const std::string& body, bool chat) {
+nlohmann::json parse_body_object(const std::string& body) {
     json j;
     try {
         j = json::parse(body);
@@ -157,6 +161,11 @@ ApiRequest parse_request(const std::string& body, bool chat) {
         http_fail(400, std::string("request body is not valid JSON: ") + e.what());
     }
     if (!j.is_object()) http_fail(400, std::string("request body: expected a JSON object, got ") + type_name(j));
+    return j;
+}
+
+ApiRequest parse_request(const std::string& body, bool chat) {
+    const json j = parse_body_object(body);
     ApiRequest r;
     r.chat = chat;
     if (chat) {

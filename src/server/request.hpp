@@ -44,6 +44,17 @@ struct ApiRequest {
     std::optional<SteeringRequest> steering;
 };
 
+// The body as a JSON object; HttpError 400 when it is not one.
+nlohmann::json parse_body_object(const std::string& body);
+
+// Field readers: HttpError 400 naming `field` when the value has the wrong type or range.
+int64_t get_int(const nlohmann::json& v, const std::string& field, int64_t lo, int64_t hi);
+double get_number(const nlohmann::json& v, const std::string& field, double lo, double hi);
+bool get_bool(const nlohmann::json& v, const std::string& field);
+const std::string& get_string(const nlohmann::json& v, const std::string& field);
+// The `steering` field: a plan name, a plan object, or {"plan": ..., "alpha": X}.
+SteeringRequest parse_steering(const nlohmann::json& v);
+
 // Parses a request body; HttpError 400 names the field and what it should be. Fields the
 // server does not use are ignored, as OpenAI's own clients send many.
 ApiRequest parse_request(const std::string& body, bool chat);

@@ -1,0 +1,50 @@
+// Internal: what `critdim serve --dims critical.json --stats DIR` gives the playground page:
+// the critical dimensions to mark and steer, and the stats files a whole-vector direction can
+// be built from. Checked against the model at start-up, so the page never meets a mismatch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "critdim/model.hpp"
+
+namespace critdim::server {
+
+struct CriticalDim {
+    int64_t dim = 0;
+    int rank = 0;
+    double score = 0.0;
+    std::vector<int> layers;  // where the criterion held
+};
+
+struct CriticalDomain {
+    std::string name;
+    std::vector<CriticalDim> dims;
+};
+
+struct StatsEntry {
+    std::string name;    // the file name without .stats: what requests name
+    std::string domain;  // the domain recorded in the file (scan --name)
+    std::string path;
+    int64_t n_docs = 0;
+};
+
+struct PlaygroundData {
+    std::string dims_path;
+    std::vector<CriticalDomain> domains;
+    std::vector<StatsEntry> stats;
+
+    std::vector<int64_t> critical_dims() const;  // every domain's, ascending, once each
+    const StatsEntry* find_stats(const std::string& name) const;
+};
+
+// critical.json text (docs/formats.md); Error(input) names `where` and the field, Error(mismatch)
+// a dimension outside the model.
+std::vector<CriticalDomain> parse_critical(const std::string& text, const std::string& where, int64_t n_embd);
+
+// Reads --dims and every DIR/*.stats (either may be empty).
+PlaygroundData load_playground_data(const std::string& dims_path, const std::string& stats_dir,
+                                    const model::Model& model);
+
+}  // namespace critdim::server
