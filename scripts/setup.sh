@@ -12,7 +12,7 @@ PACKAGES=(build-essential cmake clang-format clang libclang-rt-14-dev
           libgtest-dev libgmock-dev libbenchmark-dev python3-numpy
           pkg-config libpcre2-dev libutf8proc-dev xz-utils
           ccache libcpp-httplib-dev chromium chromium-driver python3-selenium
-          python3-pytest pybind11-dev python3-dev)
+          python3-pytest pybind11-dev python3-dev slurm-wlm munge)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
