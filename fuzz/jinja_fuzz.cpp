@@ -10,7 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         critdim::tokenizer::ChatRenderOptions options;
         options.special_tokens["bos_token"] = "<s>";
         options.special_tokens["eos_token"] = "</s>";
-        (void)chat.render({{"system", "Be brief."}, {"user", "hi"}, {"assistant", "hello"}, {"user", "bye"}}, options);
+        const std::vector<critdim::tokenizer::ChatMessage> messages = {
+            {"system", "Be brief."}, {"user", "hi"}, {"assistant", "hello"}, {"user", "bye"}};
+        (void)chat.render(messages, options);
     });
     return 0;
 }
