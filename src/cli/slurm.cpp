@@ -40,7 +40,7 @@ void print_scripts(const scale::Job& job, const std::vector<int>& tasks) {
 
 void register_slurm_scan(CLI::App& parent) {
     auto* cmd = parent.add_subcommand("scan", "submit a scan as a Slurm array of N shards plus a merge job");
-    static std::vector<std::string> scan_args, extra;
+    static std::vector<std::string> scan_args;
     static int nodes = 0;
     static std::string dir;
     static scale::SbatchOptions o;
@@ -56,10 +56,15 @@ void register_slurm_scan(CLI::App& parent) {
     cmd->add_option("--dir", dir, "job folder (default: OUT.slurm next to the scan's --out)");
     cmd->add_flag("--dry-run", dry_run, "print the batch scripts; submit nothing, write nothing");
     cmd->add_flag("--json", json, "print the submission as JSON");
-    cmd->add_option("scan", scan_args, "after --: the arguments of `critdim scan` (MODEL --corpus ... --out OUT)")
-        ->required();
-    cmd->footer("Example: critdim slurm scan --nodes 8 --time 4:00:00 -- M.gguf --corpus math/ --out math.stats");
-    cmd->callback([] {
+    // Everything from the first argument this command does not know belongs to `critdim scan`
+    // (CLI11 2.1 gives no way to take options after a "--" separator).
+    cmd->prefix_command();
+    cmd->footer(
+        "After the options above: the arguments of `critdim scan` (MODEL --corpus ... --out OUT).\n"
+        "Example: critdim slurm scan --nodes 8 --time 4:00:00 M.gguf --corpus math/ --out math.stats");
+    cmd->callback([cmd] {
+        scan_args = cmd->remaining();
+        if (scan_args.empty()) throw_usage("slurm scan: the arguments of `critdim scan` (MODEL --corpus ... --out OUT) are missing");
         const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
         scale::Job job = scale::make_scan_job(dir, scan_args, nodes, o, self);
         std::vector<int> tasks(static_cast<size_t>(nodes));

@@ -48,7 +48,7 @@ int JobStatus::count(TaskState s) const {
 
 JobStatus job_status(const Job& job) {
     JobStatus st;
-    fs::file_time_type newest_shard{};
+    auto newest_shard = fs::file_time_type::min();  // not {}: file_clock's epoch lies in the future
     for (int i = 0; i < job.n_tasks; ++i) {
         TaskStatus t;
         t.task = i;

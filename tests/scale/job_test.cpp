@@ -22,7 +22,6 @@ namespace fs = std::filesystem;
 std::vector<std::string> slurm_scan(const std::string& out, int nodes, std::vector<std::string> extra = {}) {
     std::vector<std::string> a = {"slurm", "scan", "--nodes", std::to_string(nodes)};
     a.insert(a.end(), extra.begin(), extra.end());
-    a.push_back("--");
     for (const auto& s : test::scale_scan_args(40)) a.push_back(s);
     a.insert(a.end(), {"--out", out});
     return a;
@@ -34,12 +33,12 @@ TEST(SlurmJob, DryRunPrintsTheScriptsAndWritesNothing) {
                                                 {"--dry-run", "--partition", "cpu", "--time", "1:00:00", "--mem", "4G",
                                                  "--cpus-per-task", "2", "--sbatch-option=--qos=long"}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    for (const std::string line :
-         {"# ---- " + dir + "/out.stats.slurm/array.sh", "#SBATCH --job-name=critdim-scan",
+    for (const std::string& line : std::vector<std::string>{
+             "# ---- " + dir + "/out.stats.slurm/array.sh", "#SBATCH --job-name=critdim-scan",
           "#SBATCH --output=" + dir + "/out.stats.slurm/logs/task-%a.log", "#SBATCH --partition=cpu",
           "#SBATCH --time=1:00:00", "#SBATCH --mem=4G", "#SBATCH --qos=long", "#SBATCH --array=0,1,2,3",
           "#SBATCH --cpus-per-task=2", "export CRITDIM_SHARD_COUNT=4",
-          "' --policy 'all' --batch '64' -t '1' --shard auto --out \"$d/shards/shard-$i.stats\" &",
+          "'--policy' 'all' '--batch' '64' '-t' '1' --shard auto --out \"$d/shards/shard-$i.stats\" &",
           "# ---- " + dir + "/out.stats.slurm/merge.sh (sbatch --dependency=afterok:ARRAY_JOB)",
           "#SBATCH --job-name=critdim-merge", "#SBATCH --output=" + dir + "/out.stats.slurm/logs/merge.log",
           "slurm merge '" + dir + "/out.stats.slurm'"})
@@ -47,11 +46,13 @@ TEST(SlurmJob, DryRunPrintsTheScriptsAndWritesNothing) {
     EXPECT_FALSE(fs::exists(dir + "/out.stats.slurm")) << "a dry run writes nothing";
 
     // Bad requests are usage errors naming what is wrong.
-    auto bad = test::run_critdim({"slurm", "scan", "--nodes", "2", "--dry-run", "--", test::scale_model(), "--corpus",
+    auto bad = test::run_critdim({"slurm", "scan", "--nodes", "2", "--dry-run", test::scale_model(), "--corpus",
                                   test::scale_corpus(40)});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("scan arguments: --out (the merged result) is required"), std::string::npos) << bad.err;
-    bad = test::run_critdim(slurm_scan(dir + "/o.stats", 2, {"--dry-run", "--", "--shard", "0/2"}));
+    std::vector<std::string> sharded = slurm_scan(dir + "/o.stats", 2, {"--dry-run"});
+    sharded.insert(sharded.end(), {"--shard", "0/2"});
+    bad = test::run_critdim(sharded);
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("--shard is chosen per task by critdim slurm"), std::string::npos) << bad.err;
     bad = test::run_critdim(slurm_scan(dir + "/o.stats", 0, {"--dry-run"}));
@@ -80,7 +81,7 @@ TEST(SlurmJob, ArrayScriptRunWithSlurmVariablesMergesToOneProcessScan) {
     EXPECT_FALSE(before.merged);
     const auto m = test::run_critdim({"slurm", "merge", job.dir});
     ASSERT_EQ(m.exit_code, 0) << m.err;
-    EXPECT_TRUE(job_status(job).merged);
+    EXPECT_TRUE(job_status(job).merged) << test::run_critdim({"slurm", "status", job.dir, "--json"}).out << m.out;
 
     // The same shards scanned by hand and merged in order: identical; one pass: equal up to the
     // summation order.

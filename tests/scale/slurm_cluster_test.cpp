@@ -72,7 +72,7 @@ const std::string& reference(const char* which) {
 }
 
 nlohmann::json submit_scan(const std::string& out) {
-    std::vector<std::string> a = {"slurm", "scan", "--nodes", "4", "--json", "--"};
+    std::vector<std::string> a = {"slurm", "scan", "--nodes", "4", "--json"};
     for (const auto& s : scan_args(out)) a.push_back(s);
     const auto r = test::run_critdim(a);
     EXPECT_EQ(r.exit_code, 0) << r.err;
