@@ -10,7 +10,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "test_util.hpp"
 
 namespace critdim::test {
 namespace {
@@ -63,7 +62,11 @@ LocalSlurm::LocalSlurm() {
         if (shell(std::string("command -v ") + tool + " >/dev/null || test -x /usr/sbin/" + tool) != 0)
             throw std::runtime_error(std::string("local Slurm: '") + tool +
                                      "' is not installed (scripts/setup.sh installs slurm-wlm and munge)");
-    dir_ = temp_dir("slurm");
+    // Its own folder, not test::temp_dir's: that one is removed at exit, possibly before this
+    // cluster is stopped, and the daemons need their pid files and configuration to stop.
+    char tmpl[] = "/tmp/critdim-slurm-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("local Slurm: cannot create a folder in /tmp");
+    dir_ = tmpl;
     conf_ = dir_ + "/slurm.conf";
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -118,9 +121,12 @@ void LocalSlurm::stop() {
     // Whatever did not stop within 10 s is killed, so no daemon outlives the test.
     for (const char* pid : {"slurmd.pid", "slurmctld.pid", "munged.pid"}) {
         const std::string f = dir_ + "/" + pid;
+        // A daemon counts as gone once it is a zombie: in a container nobody may reap it.
         shell("p=$(cat '" + f + "' 2>/dev/null) && [ -n \"$p\" ] && { kill \"$p\" 2>/dev/null; for i in $(seq 100); do "
-              "kill -0 \"$p\" 2>/dev/null || break; sleep 0.1; done; kill -9 \"$p\" 2>/dev/null; }; true");
+              "s=$(ps -o stat= -p \"$p\" 2>/dev/null); [ -z \"$s\" ] || [ \"${s#Z}\" != \"$s\" ] && break; sleep 0.1; "
+              "done; kill -9 \"$p\" 2>/dev/null; }; true");
     }
+    shell("rm -rf '" + dir_ + "'");
 }
 
 }  // namespace critdim::test

@@ -23,21 +23,32 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// One cluster for every test of this binary; a cluster that cannot start fails each test with
-// the daemons' own messages.
-test::LocalSlurm& cluster() {
-    static std::unique_ptr<test::LocalSlurm> c;
-    static std::string error;
-    if (!c && error.empty()) {
-        try {
-            c = std::make_unique<test::LocalSlurm>();
-        } catch (const std::exception& e) {
-            error = e.what();
+// One cluster for every test of this binary, stopped in the environment's TearDown (before
+// static destruction); a cluster that cannot start fails each test with the daemons' messages.
+class ClusterEnvironment : public ::testing::Environment {
+public:
+    test::LocalSlurm& get() {
+        if (!cluster_ && error_.empty()) {
+            try {
+                cluster_ = std::make_unique<test::LocalSlurm>();
+            } catch (const std::exception& e) {
+                error_ = e.what();
+            }
         }
+        if (!cluster_) throw std::runtime_error(error_);
+        return *cluster_;
     }
-    if (!c) throw std::runtime_error(error);
-    return *c;
-}
+    void TearDown() override { cluster_.reset(); }
+
+private:
+    std::unique_ptr<test::LocalSlurm> cluster_;
+    std::string error_;
+};
+
+ClusterEnvironment* const environment =
+    static_cast<ClusterEnvironment*>(::testing::AddGlobalTestEnvironment(new ClusterEnvironment));
+
+test::LocalSlurm& cluster() { return environment->get(); }
 
 constexpr int kLines = 6000;
 
