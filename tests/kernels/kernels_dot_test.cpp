@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "critdim/kernels.hpp"
+#include "kernels/cpu_features.hpp"
 #include "kernels/internal.hpp"
 
 namespace critdim::kernels {
@@ -18,7 +19,7 @@ namespace {
 
 bool cpu_runs(Backend b) {
     __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && test::cpu_has_f16c();
     switch (b) {
         case Backend::scalar: return true;
         case Backend::avx2: return avx2;

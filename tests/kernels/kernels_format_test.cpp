@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "critdim/kernels.hpp"
+#include "kernels/cpu_features.hpp"
 #include "kernels/internal.hpp"
 
 namespace critdim::kernels {
@@ -93,7 +94,7 @@ __attribute__((target("f16c"))) uint16_t hardware_fp32_to_fp16(float f) { return
 TEST(KernelFp16, MatchesF16cOnRandomFloats) {
     __builtin_cpu_init();
     // Without F16C there is no hardware to compare with; the exhaustive half tests above still run.
-    if (!__builtin_cpu_supports("f16c")) {
+    if (!test::cpu_has_f16c()) {
         RecordProperty("f16c", "absent");
         return;
     }
