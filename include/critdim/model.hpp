@@ -121,6 +121,10 @@ private:
     std::unique_ptr<gguf::File> file_;
 };
 
+// What `critdim info --json` shows (path, sizes, hyper-parameters, tensor types, tokenizer keys,
+// chat template, critdim.* keys) as a compact JSON object.
+std::string describe_json(const Model& model);
+
 // ---------------------------------------------------------------------------------------------
 // Hook sites.
 
