@@ -1,6 +1,7 @@
 // critdim.scan / find / load_stats / vector / synth: the analysis and steering-vector commands
 // as functions, with the statistics file's arrays as NumPy views (no copy) of the loaded file.
 #include "critdim/analysis.hpp"
+
 #include "bindings.hpp"
 
 namespace critdim::python {
@@ -62,38 +63,49 @@ Mean activation: stats.sum / stats.count[:, None].)")
         .def_property_readonly("sites", [](const PyStats& s) { return s.stats->sites; })
         .def_property_readonly("points", [](const PyStats& s) { return s.stats->points; })
         .def_property_readonly("n_embd", [](const PyStats& s) { return s.stats->n_embd(); })
-        .def("site_index", [](const PyStats& s, const std::string& site) {
-            const auto& v = s.stats->sites;
-            const auto it = std::find(v.begin(), v.end(), site);
-            if (it == v.end()) throw_usage(s.path + ": no site '" + site + "' in this stats file");
-            return it - v.begin();
-        }, "site"_a)
-        .def_property_readonly("count", [](const PyStats& s) {
-            return readonly_view(s.stats->count.data(), {static_cast<py::ssize_t>(s.stats->count.size())}, s.stats);
-        })
-        .def_property_readonly("rows", [](const PyStats& s) {
-            return readonly_view(s.stats->rows.data(), {static_cast<py::ssize_t>(s.stats->rows.size())}, s.stats);
-        })
-#define CRITDIM_SITE_ARRAY(field)                                                 \
-    .def_property_readonly(#field, [](const PyStats& s) {                         \
+        .def(
+            "site_index",
+            [](const PyStats& s, const std::string& site) {
+                const auto& v = s.stats->sites;
+                const auto it = std::find(v.begin(), v.end(), site);
+                if (it == v.end()) throw_usage(s.path + ": no site '" + site + "' in this stats file");
+                return it - v.begin();
+            },
+            "site"_a)
+        .def_property_readonly("count",
+                               [](const PyStats& s) {
+                                   return readonly_view(s.stats->count.data(),
+                                                        {static_cast<py::ssize_t>(s.stats->count.size())}, s.stats);
+                               })
+        .def_property_readonly("rows",
+                               [](const PyStats& s) {
+                                   return readonly_view(s.stats->rows.data(),
+                                                        {static_cast<py::ssize_t>(s.stats->rows.size())}, s.stats);
+                               })
+#define CRITDIM_SITE_ARRAY(field)                                                         \
+    .def_property_readonly(#field, [](const PyStats& s) {                                 \
         return site_array(s, s.stats->s.field, static_cast<int64_t>(s.stats->n_sites())); \
     })
-        CRITDIM_SITE_ARRAY(sum) CRITDIM_SITE_ARRAY(sum_sq) CRITDIM_SITE_ARRAY(sum_abs) CRITDIM_SITE_ARRAY(max_abs)
-        CRITDIM_SITE_ARRAY(max_value) CRITDIM_SITE_ARRAY(max_doc) CRITDIM_SITE_ARRAY(max_pos)
-        CRITDIM_SITE_ARRAY(max_token) CRITDIM_SITE_ARRAY(active_docs) CRITDIM_SITE_ARRAY(active_tokens)
-        CRITDIM_SITE_ARRAY(massive_tokens) CRITDIM_SITE_ARRAY(massive_first)
+            CRITDIM_SITE_ARRAY(sum) CRITDIM_SITE_ARRAY(sum_sq) CRITDIM_SITE_ARRAY(sum_abs) CRITDIM_SITE_ARRAY(max_abs)
+                CRITDIM_SITE_ARRAY(max_value) CRITDIM_SITE_ARRAY(max_doc) CRITDIM_SITE_ARRAY(max_pos)
+                    CRITDIM_SITE_ARRAY(max_token) CRITDIM_SITE_ARRAY(active_docs) CRITDIM_SITE_ARRAY(active_tokens)
+                        CRITDIM_SITE_ARRAY(massive_tokens) CRITDIM_SITE_ARRAY(massive_first)
 #undef CRITDIM_SITE_ARRAY
-        .def_property_readonly("active_any", [](const PyStats& s) {
-            return site_array(s, s.stats->active_any, static_cast<int64_t>(s.stats->points.size()));
-        })
-        .def_property_readonly("kept_docs", [](const PyStats& s) {
-            return readonly_view(s.stats->kept_docs.data(), {s.stats->n_kept()}, s.stats);
-        })
-        .def_property_readonly("kept_rows", [](const PyStats& s) {
-            return readonly_view(s.stats->kept_rows.data(),
-                                 {s.stats->n_kept(), static_cast<py::ssize_t>(s.stats->n_sites()), s.stats->n_embd()},
-                                 s.stats);
-        })
+        .def_property_readonly("active_any",
+                               [](const PyStats& s) {
+                                   return site_array(s, s.stats->active_any,
+                                                     static_cast<int64_t>(s.stats->points.size()));
+                               })
+        .def_property_readonly(
+            "kept_docs",
+            [](const PyStats& s) { return readonly_view(s.stats->kept_docs.data(), {s.stats->n_kept()}, s.stats); })
+        .def_property_readonly(
+            "kept_rows",
+            [](const PyStats& s) {
+                return readonly_view(
+                    s.stats->kept_rows.data(),
+                    {s.stats->n_kept(), static_cast<py::ssize_t>(s.stats->n_sites()), s.stats->n_embd()}, s.stats);
+            })
         .def("__repr__", [](const PyStats& s) {
             return "<critdim.Stats " + s.path + ": domain '" + s.stats->header.name + "', " +
                    std::to_string(s.stats->header.n_docs) + " documents, " + std::to_string(s.stats->n_sites()) +
@@ -120,8 +132,8 @@ void bind_analysis(py::module_& m) {
         [](const std::string& model, py::handle corpus, const std::string& out, py::handle points,
            const std::string& policy, const std::string& sigma_axis, double sigma, const std::string& sigma_ref,
            const std::string& name, int64_t ctx, int64_t batch, int seqs, const std::string& shard, bool add_bos,
-           bool parse_special, bool chat, const std::string& system, const std::string& chat_template,
-           bool keep_rows, const std::string& field, int threads) {
+           bool parse_special, bool chat, const std::string& system, const std::string& chat_template, bool keep_rows,
+           const std::string& field, int threads) {
             const std::vector<analysis::CorpusSpec> specs = analysis::parse_corpus_specs(string_list(corpus), field);
             analysis::ScanOptions o;
             if (!points.is_none()) o.points = string_list(points);
@@ -166,9 +178,11 @@ void bind_analysis(py::module_& m) {
            const std::string& layer_pool, double min_ratio, const std::string& out) {
             analysis::FindOptions o;
             o.criterion = analysis::parse_criterion(criterion);
-            if (gap_sign != "abs" && gap_sign != "positive") throw_usage("gap_sign: '" + gap_sign + "' is not abs or positive");
+            if (gap_sign != "abs" && gap_sign != "positive")
+                throw_usage("gap_sign: '" + gap_sign + "' is not abs or positive");
             if (rest != "pooled" && rest != "pairwise") throw_usage("rest: '" + rest + "' is not pooled or pairwise");
-            if (layer_pool != "max" && layer_pool != "mean") throw_usage("layer_pool: '" + layer_pool + "' is not max or mean");
+            if (layer_pool != "max" && layer_pool != "mean")
+                throw_usage("layer_pool: '" + layer_pool + "' is not max or mean");
             o.k = k, o.gap = gap, o.point = point, o.min_ratio = min_ratio;
             o.gap_positive = gap_sign == "positive";
             o.pairwise = rest == "pairwise";
@@ -249,8 +263,7 @@ vector. layers: (first, last) inclusive. method: mean or pca; norm: match-whole,
             py::gil_scoped_release released;
             return model::synthesize(o, out).fallbacks;
         },
-        "out"_a, "config"_a = "tiny", "arch"_a = "", "type"_a = "f32", "seed"_a = 0, "plant"_a = "",
-        "threads"_a = 0,
+        "out"_a, "config"_a = "tiny", "arch"_a = "", "type"_a = "f32", "seed"_a = 0, "plant"_a = "", "threads"_a = 0,
         R"(critdim synth: a random-weight model at a named configuration (tiny, small, smollm2-135m, ...)
 written to out; plant="default" plants known critical dimensions (info["critdim"]). Returns the
 tensors that fell back to another type.)");

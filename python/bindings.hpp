@@ -23,7 +23,7 @@ namespace py = pybind11;
 
 void bind_errors(py::module_& m);
 void bind_tokenizer(py::module_& m);
-void bind_model(py::module_& m);     // Model: info, tokenize, chat
+void bind_model(py::module_& m);  // Model: info, tokenize, chat
 void bind_plan(py::module_& m);
 void bind_analysis(py::module_& m);  // scan, find, load_stats, vector, synth
 
@@ -49,7 +49,7 @@ struct PyModel {
     model::Context& context_for(int64_t n_tokens);
 };
 
-void bind_run(py::class_<PyModel>& cls);                          // Model.run
+void bind_run(py::class_<PyModel>& cls);                       // Model.run
 void bind_generate(py::module_& m, py::class_<PyModel>& cls);  // Model.generate
 
 // Token ids from a str (tokenized with BOS where the vocabulary adds one, no special tokens)

@@ -1,7 +1,7 @@
 // Model.generate: the continuation of a prompt as an iterator of text pieces, one per sampled
 // token, through the same decoding as `critdim generate` and `critdim serve` (server::Decoding).
-#include "critdim/server.hpp"
 #include "bindings.hpp"
+#include "critdim/server.hpp"
 
 namespace critdim::python {
 
@@ -66,11 +66,14 @@ void bind_generate(py::module_& m, py::class_<PyModel>& cls) {
     py::class_<Generation>(m, "Generation", "An iterator over the text pieces of a continuation (Model.generate).")
         .def("__iter__", [](Generation& g) -> Generation& { return g; })
         .def("__next__", [](Generation& g) { return py::bytes(g.next()).attr("decode")("utf-8", "replace"); })
-        .def_property_readonly("tokens", [](const Generation& g) { return g.decoding().tokens(); },
-                               "the sampled token ids so far (an end-of-generation token included)")
+        .def_property_readonly(
+            "tokens", [](const Generation& g) { return g.decoding().tokens(); },
+            "the sampled token ids so far (an end-of-generation token included)")
         .def_property_readonly("prompt_tokens", &Generation::prompt)
-        .def_property_readonly("text", [](const Generation& g) { return py::bytes(g.decoding().text()).attr("decode")("utf-8", "replace"); },
-                               "the text released so far")
+        .def_property_readonly(
+            "text",
+            [](const Generation& g) { return py::bytes(g.decoding().text()).attr("decode")("utf-8", "replace"); },
+            "the text released so far")
         .def_property_readonly(
             "finish_reason",
             [](const Generation& g) { return server::finish_reason_name(g.decoding().finish_reason()); },

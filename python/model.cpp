@@ -1,7 +1,7 @@
 // critdim.Model: a GGUF model mapped once; its metadata, vocabulary and chat template.
 // run() is in run.cpp, generate() in generate.cpp.
-#include "critdim/server.hpp"
 #include "bindings.hpp"
+#include "critdim/server.hpp"
 #include "tokenizer_methods.hpp"
 
 namespace critdim::python {

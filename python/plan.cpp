@@ -72,14 +72,16 @@ void bind_plan(py::module_& m) {
                     if (!a || (a.ndim() != 1 && a.ndim() != 2))
                         throw_usage("from_vectors: vectors must be {layer: vector} or a [layers, n] array");
                     const int64_t n_rows = a.ndim() == 2 ? a.shape(0) : 1, n = a.ndim() == 2 ? a.shape(1) : a.shape(0);
-                    for (int64_t r = 0; r < n_rows; ++r) rows.push_back(std::vector<float>(a.data() + r * n, a.data() + (r + 1) * n));
+                    for (int64_t r = 0; r < n_rows; ++r)
+                        rows.push_back(std::vector<float>(a.data() + r * n, a.data() + (r + 1) * n));
                     if (layers.is_none()) throw_usage("from_vectors: give layers=[...] with an array of vectors");
                     layer_list = to_json(layers);
                 }
-                nlohmann::json iv = {{"op", op}, {"point", point}, {"layers", layer_list}, {"values", rows},
-                                     {"alpha", alpha}, {"positions", json_of(positions)}};
+                nlohmann::json iv = {{"op", op},       {"point", point}, {"layers", layer_list},
+                                     {"values", rows}, {"alpha", alpha}, {"positions", json_of(positions)}};
                 iv["dims"] = dims.is_none() ? nlohmann::json("all") : to_json(dims);
-                const nlohmann::json j = {{"format", kPlanFormatLiteral}, {"version", steer::kPlanVersion},
+                const nlohmann::json j = {{"format", kPlanFormatLiteral},
+                                          {"version", steer::kPlanVersion},
                                           {"interventions", nlohmann::json::array({iv})}};
                 return plan_from_json(j, "vectors", ".");
             },
@@ -102,8 +104,9 @@ array (one row for every layer if it is 1-D). dims: the dimensions the rows' val
             "path scale and --control-vector-layer-range A B (as `critdim import-cvector`).")
         .def("to_json", &steer::plan_to_json, "The plan as JSON text (values inline, bit-exact).")
         .def("to_dict", [](const steer::Plan& p) { return from_json(steer::plan_to_json(p)); })
-        .def("save", [](const steer::Plan& p, const std::string& path) { steer::save_plan(p, path); }, "path"_a,
-             "Writes the plan file atomically.")
+        .def(
+            "save", [](const steer::Plan& p, const std::string& path) { steer::save_plan(p, path); }, "path"_a,
+            "Writes the plan file atomically.")
         .def_readwrite("alpha", &steer::Plan::alpha, "multiplies every intervention's alpha (the command's --alpha)")
         .def_readonly("source", &steer::Plan::source)
         .def_readonly("comment", &steer::Plan::comment)
@@ -113,11 +116,14 @@ array (one row for every layer if it is 1-D). dims: the dimensions the rows' val
                    " interventions, alpha " + std::to_string(p.alpha) + ">";
         });
     // A copy to change alpha without touching the original.
-    cls.def("with_alpha", [](const steer::Plan& p, double alpha) {
-        steer::Plan q = p;
-        q.alpha = alpha;
-        return q;
-    }, "alpha"_a);
+    cls.def(
+        "with_alpha",
+        [](const steer::Plan& p, double alpha) {
+            steer::Plan q = p;
+            q.alpha = alpha;
+            return q;
+        },
+        "alpha"_a);
 }
 
 }  // namespace critdim::python

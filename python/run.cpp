@@ -73,14 +73,13 @@ void bind_run(py::class_<PyModel>& cls) {
             py::function callback;
             if (!hook.is_none()) {
                 callback = py::reinterpret_borrow<py::function>(hook);
-                const std::vector<std::string> at = hook_at.is_none() ? std::vector<std::string>{"resid_post.*"}
-                                                                      : string_list(hook_at);
+                const std::vector<std::string> at =
+                    hook_at.is_none() ? std::vector<std::string>{"resid_post.*"} : string_list(hook_at);
                 for (const std::string& text : at)
                     for (const model::HookSite& s : expand(parse_site_pattern(text), n_layer))
                         callback_sites.push_back(s);
             }
-            py::array_t<float> logits =
-                all_logits ? new_float_array({T, hp.n_vocab}) : new_float_array({hp.n_vocab});
+            py::array_t<float> logits = all_logits ? new_float_array({T, hp.n_vocab}) : new_float_array({hp.n_vocab});
             float* logits_out = logits.mutable_data();
 
             {
@@ -90,12 +89,13 @@ void bind_run(py::class_<PyModel>& cls) {
                 HooksCleared cleanup{ctx};
                 if (steering) steering->attach(ctx);
                 for (const model::HookSite& site : callback_sites) {
-                    ctx.hooks().intervene(site, [&callback, name = site.name(), layer = site.layer](const model::Rows& rows) {
-                        py::gil_scoped_acquire gil;
-                        // A view on the stream, not a copy: what the callback writes is the stream.
-                        py::array x(py::dtype::of<float>(), {rows.n_rows, rows.n_embd}, {}, rows.data, py::none());
-                        callback(name, layer, x);
-                    });
+                    ctx.hooks().intervene(
+                        site, [&callback, name = site.name(), layer = site.layer](const model::Rows& rows) {
+                            py::gil_scoped_acquire gil;
+                            // A view on the stream, not a copy: what the callback writes is the stream.
+                            py::array x(py::dtype::of<float>(), {rows.n_rows, rows.n_embd}, {}, rows.data, py::none());
+                            callback(name, layer, x);
+                        });
                 }
                 for (Capture& c : captures) {
                     float* dst = c.data;
@@ -125,8 +125,8 @@ void bind_run(py::class_<PyModel>& cls) {
             }
             return py::make_tuple(logits, cache);
         },
-        "tokens"_a, "hooks"_a = py::tuple(), "steer"_a = py::none(), "hook"_a = py::none(),
-        "hook_at"_a = py::none(), "all_logits"_a = true, kRunDoc);
+        "tokens"_a, "hooks"_a = py::tuple(), "steer"_a = py::none(), "hook"_a = py::none(), "hook_at"_a = py::none(),
+        "all_logits"_a = true, kRunDoc);
 }
 
 }  // namespace critdim::python

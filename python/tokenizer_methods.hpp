@@ -34,7 +34,8 @@ void def_tokenizer_methods(py::class_<Self>& cls, Get get) {
             },
             "ids"_a, "The text of ids, losslessly: decode(tokenize(x, bos=False)) == x where the vocabulary can say x.")
         .def(
-            "piece", [get](Self& self, int32_t id, bool special) { return py::bytes(get(self).token_to_piece(id, special)); },
+            "piece",
+            [get](Self& self, int32_t id, bool special) { return py::bytes(get(self).token_to_piece(id, special)); },
             "id"_a, "special"_a = false,
             "The bytes token id stands for (bytes: a byte-fallback token may be half a character).");
 }
