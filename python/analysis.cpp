@@ -14,6 +14,17 @@ struct PyStats {
     std::shared_ptr<const analysis::Stats> stats;
 };
 
+// Per-site arrays of SiteStats ([n_sites, n_embd]) of one element type, as properties.
+template <class T>
+void def_site_arrays(py::class_<PyStats>& cls,
+                     std::initializer_list<std::pair<const char*, std::vector<T> analysis::SiteStats::*>> fields) {
+    for (const auto& [name, member] : fields)
+        cls.def_property_readonly(name, [member](const PyStats& s) {
+            return readonly_view((s.stats->s.*member).data(),
+                                 {static_cast<py::ssize_t>(s.stats->n_sites()), s.stats->n_embd()}, s.stats);
+        });
+}
+
 template <class T>
 py::array site_array(const PyStats& s, const std::vector<T>& v, int64_t n_rows) {
     return readonly_view(v.data(), {n_rows, s.stats->n_embd()}, s.stats);
@@ -49,15 +60,25 @@ std::pair<std::string, analysis::Stats> domain_of(py::handle obj) {
 
 void bind_stats(py::module_& m) {
     using namespace pybind11::literals;
-    py::class_<PyStats>(m, "Stats", R"(A stats file (docs/formats.md) as NumPy arrays (read-only views).
+    py::class_<PyStats> cls(m, "Stats", R"(A stats file (docs/formats.md) as NumPy arrays (read-only views).
 
 Per site and dimension, [n_sites, n_embd] (site i is stats.sites[i], e.g. "resid_post.3"):
 sum, sum_sq, sum_abs, max_abs (float64), max_value (float32), max_doc, active_docs,
 active_tokens, massive_tokens, massive_first (int64), max_pos, max_token (int32).
 Per site, [n_sites]: count (tokens counted by the policy), rows (tokens seen).
 active_any [n_points, n_embd]; kept_rows [n_kept, n_sites, n_embd] with --keep-rows.
-Mean activation: stats.sum / stats.count[:, None].)")
-        .def_readonly("path", &PyStats::path)
+Mean activation: stats.sum / stats.count[:, None].)");
+    using S = analysis::SiteStats;
+    def_site_arrays<double>(
+        cls, {{"sum", &S::sum}, {"sum_sq", &S::sum_sq}, {"sum_abs", &S::sum_abs}, {"max_abs", &S::max_abs}});
+    def_site_arrays<float>(cls, {{"max_value", &S::max_value}});
+    def_site_arrays<int64_t>(cls, {{"max_doc", &S::max_doc},
+                                   {"active_docs", &S::active_docs},
+                                   {"active_tokens", &S::active_tokens},
+                                   {"massive_tokens", &S::massive_tokens},
+                                   {"massive_first", &S::massive_first}});
+    def_site_arrays<int32_t>(cls, {{"max_pos", &S::max_pos}, {"max_token", &S::max_token}});
+    cls.def_readonly("path", &PyStats::path)
         .def_property_readonly("header", [](const PyStats& s) { return header_dict(s.stats->header); })
         .def_property_readonly("name", [](const PyStats& s) { return s.stats->header.name; })
         .def_property_readonly("sites", [](const PyStats& s) { return s.stats->sites; })
@@ -82,15 +103,6 @@ Mean activation: stats.sum / stats.count[:, None].)")
                                    return readonly_view(s.stats->rows.data(),
                                                         {static_cast<py::ssize_t>(s.stats->rows.size())}, s.stats);
                                })
-#define CRITDIM_SITE_ARRAY(field)                                                         \
-    .def_property_readonly(#field, [](const PyStats& s) {                                 \
-        return site_array(s, s.stats->s.field, static_cast<int64_t>(s.stats->n_sites())); \
-    })
-            CRITDIM_SITE_ARRAY(sum) CRITDIM_SITE_ARRAY(sum_sq) CRITDIM_SITE_ARRAY(sum_abs) CRITDIM_SITE_ARRAY(max_abs)
-                CRITDIM_SITE_ARRAY(max_value) CRITDIM_SITE_ARRAY(max_doc) CRITDIM_SITE_ARRAY(max_pos)
-                    CRITDIM_SITE_ARRAY(max_token) CRITDIM_SITE_ARRAY(active_docs) CRITDIM_SITE_ARRAY(active_tokens)
-                        CRITDIM_SITE_ARRAY(massive_tokens) CRITDIM_SITE_ARRAY(massive_first)
-#undef CRITDIM_SITE_ARRAY
         .def_property_readonly("active_any",
                                [](const PyStats& s) {
                                    return site_array(s, s.stats->active_any,
