@@ -46,6 +46,12 @@ void bind_model(py::module_& m) {
            "info", [](PyModel& pm) { return from_json(model::describe_json(*pm.model)); },
            "The facts `critdim info --json` prints: architecture, sizes, tensor types, tokenizer, chat template, "
            "critdim.* keys (for planted models, the planted truth).")
+        .def("__repr__",
+             [](PyModel& pm) {
+                 const model::HParams& hp = pm.model->hparams();
+                 return "<critdim.Model " + pm.model->path() + ": " + hp.arch + ", " + std::to_string(hp.n_layer) +
+                        " layers, n_embd " + std::to_string(hp.n_embd) + ">";
+             })
         .def_property_readonly("path", [](PyModel& pm) { return pm.model->path(); })
         .def_property_readonly("n_layer", [](PyModel& pm) { return pm.model->hparams().n_layer; })
         .def_property_readonly("n_embd", [](PyModel& pm) { return pm.model->hparams().n_embd; })

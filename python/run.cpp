@@ -71,6 +71,7 @@ void bind_run(py::class_<PyModel>& cls) {
             if (!plans.empty()) steering.emplace(*pm.model, plans);
             std::vector<model::HookSite> callback_sites;
             py::function callback;
+            if (hook.is_none() && !hook_at.is_none()) throw_usage("run: hook_at needs hook=fn");
             if (!hook.is_none()) {
                 callback = py::reinterpret_borrow<py::function>(hook);
                 const std::vector<std::string> at =
