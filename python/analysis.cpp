@@ -239,16 +239,8 @@ critical.json as a dict (also written to out if given):
             else if (!dims.is_none())
                 o.dims = dims.cast<std::vector<int64_t>>();
             if (layers) std::tie(o.layer_first, o.layer_last) = *layers;
-            if (method != "mean" && method != "pca") throw_usage("method: '" + method + "' is not mean or pca");
-            o.method = method == "mean" ? steer::VectorMethod::mean : steer::VectorMethod::pca;
-            if (norm == "match-whole")
-                o.norm = steer::VectorNorm::match_whole;
-            else if (norm == "unit")
-                o.norm = steer::VectorNorm::unit;
-            else if (norm == "none")
-                o.norm = steer::VectorNorm::none;
-            else
-                throw_usage("norm: '" + norm + "' is not match-whole, unit or none");
+            o.method = steer::parse_vector_method(method);
+            o.norm = steer::parse_vector_norm(norm);
             py::gil_scoped_release released;
             return steer::build_vector_plan(o);
         },
@@ -262,13 +254,10 @@ vector. layers: (first, last) inclusive. method: mean or pca; norm: match-whole,
         "synth",
         [](const std::string& out, const std::string& config, const std::string& arch, const std::string& type,
            uint64_t seed, const std::string& plant, int threads) {
-            const TensorTypeInfo* t = tensor_type_by_name(type);
-            if (!t || !t->supported || t->id == static_cast<uint32_t>(TensorType::Q8_K))
-                throw_usage("type: '" + type + "' is not one of " + supported_tensor_type_names());
             model::SynthOptions o;
             o.arch = arch;
+            o.type = model::parse_synth_type(type);
             o.config = model::synth_config(config);
-            o.type = static_cast<TensorType>(t->id);
             o.seed = seed;
             o.plant = plant;
             o.n_threads = threads;

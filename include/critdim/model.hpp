@@ -321,4 +321,7 @@ struct SynthReport {
 
 SynthReport synthesize(const SynthOptions& options, const std::string& out_path);
 
+// A weight type synth can write ("q8_0", "F32", ...); otherwise Error(usage) naming --type.
+TensorType parse_synth_type(std::string_view name);
+
 }  // namespace critdim::model
