@@ -14,13 +14,13 @@ PACKAGES=(build-essential cmake clang-format clang libclang-rt-14-dev
           ccache libcpp-httplib-dev chromium chromium-driver python3-selenium
           python3-pytest pybind11-dev python3-dev slurm-wlm munge)
 
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -28,6 +28,17 @@ fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+
+# The Python module: a .pth file in Debian Python's site folder puts build/python on its path,
+# so that `/usr/bin/python3 -c "import critdim"` works and follows rebuilds (docs/python.md;
+# CRITDIM_PYTHON_SITE=DIR writes the .pth elsewhere).
+if [ -d build/python ]; then
+  site="${CRITDIM_PYTHON_SITE:-$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')}"
+  $SUDO mkdir -p "$site"
+  echo "$PWD/build/python" | $SUDO tee "$site/critdim.pth" >/dev/null
+  /usr/bin/python3 -c 'import site, sys; site.addsitedir(sys.argv[1]); import critdim' "$site"
+  echo "setup: /usr/bin/python3 -c 'import critdim' works ($site/critdim.pth -> build/python)"
+fi
 [ "${1:-}" = "--build" ] && exit 0
 
 # The main job on the embedded default: scan -> find -> explain -> steer on a planted model.

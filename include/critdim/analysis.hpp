@@ -216,6 +216,10 @@ std::string hash_file(const std::string& path);  // "xxh3_64:<16 hex digits>"
 // ---------------------------------------------------------------------------------------------
 // Finding the critical dimensions.
 
+// A finished stats file given as "[NAME=]FILE" (find --domain/--vs): NAME replaces the domain
+// name recorded in the file. Returns (FILE, stats); a checkpoint is Error(input).
+std::pair<std::string, Stats> read_domain_stats(const std::string& arg);
+
 enum class Criterion { paper, massive, ratio };
 const char* criterion_name(Criterion c);
 Criterion parse_criterion(std::string_view text);

@@ -121,6 +121,10 @@ private:
     std::unique_ptr<gguf::File> file_;
 };
 
+// What `critdim info --json` shows (path, sizes, hyper-parameters, tensor types, tokenizer keys,
+// chat template, critdim.* keys) as a compact JSON object.
+std::string describe_json(const Model& model);
+
 // ---------------------------------------------------------------------------------------------
 // Hook sites.
 
@@ -316,5 +320,8 @@ struct SynthReport {
 };
 
 SynthReport synthesize(const SynthOptions& options, const std::string& out_path);
+
+// A weight type synth can write ("q8_0", "F32", ...); otherwise Error(usage) naming --type.
+TensorType parse_synth_type(std::string_view name);
 
 }  // namespace critdim::model

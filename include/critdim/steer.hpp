@@ -154,6 +154,11 @@ enum class VectorNorm {
     unit,         // every layer's vector scaled to norm 1
 };
 
+// "mean" or "pca"; "match-whole", "unit" or "none". Anything else is Error(usage) naming
+// --method / --norm (the command's options; the Python module's keywords of the same name).
+VectorMethod parse_vector_method(std::string_view text);
+VectorNorm parse_vector_norm(std::string_view text);
+
 struct VectorOptions {
     std::string pos, neg;       // stats files (analysis::Stats) of the two corpora
     std::string dims_path;      // critical.json: mask to its dimensions (CDS); empty: whole vector

@@ -189,6 +189,17 @@ std::vector<DomainResult> find_critical(const std::vector<std::pair<std::string,
     return results;
 }
 
+// "NAME=FILE" names the domain; a bare FILE keeps the name recorded in it.
+std::pair<std::string, Stats> read_domain_stats(const std::string& arg) {
+    const size_t eq = arg.find('=');
+    const bool named = eq != std::string::npos && eq > 0 && arg.find('/') > eq;
+    const std::string file = named ? arg.substr(eq + 1) : arg;
+    Stats st = Stats::read(file);
+    if (!st.header.complete) throw_input(file, "is a checkpoint of an unfinished scan, not a stats file");
+    if (named) st.header.name = arg.substr(0, eq);
+    return {file, std::move(st)};
+}
+
 std::string critical_json(const std::vector<DomainResult>& results, const FindOptions& opt, const Stats& any) {
     using nlohmann::json;
     auto finite = [](double v) -> json { return std::isfinite(v) ? json(v) : json(nullptr); };

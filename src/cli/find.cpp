@@ -8,19 +8,6 @@
 
 namespace critdim::cli {
 
-namespace {
-// "NAME=FILE" names the domain; a bare FILE keeps the name recorded in it.
-std::pair<std::string, analysis::Stats> load_named(const std::string& arg) {
-    const size_t eq = arg.find('=');
-    const bool named = eq != std::string::npos && eq > 0 && arg.find('/') > eq;
-    const std::string file = named ? arg.substr(eq + 1) : arg;
-    analysis::Stats st = analysis::Stats::read(file);
-    if (!st.header.complete) throw_input(file, "is a checkpoint of an unfinished scan, not a stats file");
-    if (named) st.header.name = arg.substr(0, eq);
-    return {file, std::move(st)};
-}
-}  // namespace
-
 void register_find(CLI::App& app) {
     auto* cmd = app.add_subcommand("find", "find the domain-critical dimensions from stats files");
     static std::vector<std::string> domain_args, vs_args;
@@ -50,8 +37,8 @@ void register_find(CLI::App& app) {
         o.pairwise = rest == "pairwise";
         o.layer_mean = layer_pool == "mean";
         std::vector<std::pair<std::string, analysis::Stats>> domains, others;
-        for (const auto& a : domain_args) domains.push_back(load_named(a));
-        for (const auto& a : vs_args) others.push_back(load_named(a));
+        for (const auto& a : domain_args) domains.push_back(analysis::read_domain_stats(a));
+        for (const auto& a : vs_args) others.push_back(analysis::read_domain_stats(a));
         const auto results = analysis::find_critical(domains, others, o);
         if (!out.empty()) write_file_atomic(out, analysis::critical_json(results, o, domains.front().second));
         std::fputs(analysis::critical_table(results, o).c_str(), stdout);

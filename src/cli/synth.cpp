@@ -26,13 +26,10 @@ void register_synth(CLI::App& app) {
     cmd->add_flag("--json", json, "print a JSON report");
     add_threads_option(cmd, threads);
     cmd->callback([] {
-        const TensorTypeInfo* t = tensor_type_by_name(type_name);
-        if (!t || !t->supported || t->id == static_cast<uint32_t>(TensorType::Q8_K))
-            throw_usage("--type: '" + type_name + "' is not one of " + supported_tensor_type_names());
         model::SynthOptions o;
         o.arch = arch;
+        o.type = model::parse_synth_type(type_name);
         o.config = model::synth_config(config);
-        o.type = static_cast<TensorType>(t->id);
         o.seed = seed;
         o.plant = plant;
         o.n_threads = threads;
@@ -44,7 +41,7 @@ void register_synth(CLI::App& app) {
             std::printf("%s: %.1f MiB\n", out.c_str(), static_cast<double>(r.file_bytes) / (1 << 20));
             if (!r.fallbacks.empty())
                 std::printf("%zu tensors could not be %s (rows not a multiple of its block) and fell back: %s, ...\n",
-                            r.fallbacks.size(), t->name, r.fallbacks.front().c_str());
+                            r.fallbacks.size(), tensor_type_name(o.type), r.fallbacks.front().c_str());
         }
     });
 }

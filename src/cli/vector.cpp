@@ -78,16 +78,8 @@ void register_vector(CLI::App& app) {
     cmd->add_flag("--json", json, "print the per-layer norms as JSON");
     cmd->callback([] {
         if (!layers.empty()) std::tie(o.layer_first, o.layer_last) = parse_layer_range(layers);
-        if (method != "mean" && method != "pca") throw_usage("--method: '" + method + "' is not mean or pca");
-        o.method = method == "mean" ? steer::VectorMethod::mean : steer::VectorMethod::pca;
-        if (norm == "match-whole")
-            o.norm = steer::VectorNorm::match_whole;
-        else if (norm == "unit")
-            o.norm = steer::VectorNorm::unit;
-        else if (norm == "none")
-            o.norm = steer::VectorNorm::none;
-        else
-            throw_usage("--norm: '" + norm + "' is not match-whole, unit or none");
+        o.method = steer::parse_vector_method(method);
+        o.norm = steer::parse_vector_norm(norm);
         if (!o.dims_path.empty() && !o.dims.empty()) throw_usage("--dims and --dim exclude each other");
         o.positions = parse_positions_option(positions);
         std::vector<steer::VectorLayer> report;

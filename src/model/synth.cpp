@@ -353,4 +353,11 @@ SynthReport synthesize(const SynthOptions& o, const std::string& out_path) {
     return report;
 }
 
+TensorType parse_synth_type(std::string_view name) {
+    const TensorTypeInfo* t = tensor_type_by_name(name);
+    if (!t || !t->supported || t->id == static_cast<uint32_t>(TensorType::Q8_K))
+        throw_usage("--type: '" + std::string(name) + "' is not one of " + supported_tensor_type_names());
+    return static_cast<TensorType>(t->id);
+}
+
 }  // namespace critdim::model

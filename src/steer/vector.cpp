@@ -10,6 +10,19 @@
 
 namespace critdim::steer {
 
+VectorMethod parse_vector_method(std::string_view text) {
+    if (text == "mean") return VectorMethod::mean;
+    if (text == "pca") return VectorMethod::pca;
+    throw_usage("--method: '" + std::string(text) + "' is not mean or pca");
+}
+
+VectorNorm parse_vector_norm(std::string_view text) {
+    if (text == "match-whole") return VectorNorm::match_whole;
+    if (text == "unit") return VectorNorm::unit;
+    if (text == "none") return VectorNorm::none;
+    throw_usage("--norm: '" + std::string(text) + "' is not match-whole, unit or none");
+}
+
 namespace {
 
 using nlohmann::json;
