@@ -81,7 +81,7 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(lines[i]);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
             throw_input(at, std::string("not valid JSON: ") + e.what());
         }
         if (!j.is_object()) throw_input(at, "expected a JSON object per line");
@@ -103,6 +103,8 @@ void read_instructions(const std::string& path, const std::string& text, std::ve
         j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw_input(where(path, line_of(text, e.byte > 0 ? e.byte - 1 : 0)), std::string("not valid JSON: ") + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond double's range: no position
+        throw_input(path, std::string("not valid JSON: ") + e.what());
     }
     if (!j.is_array()) throw_input(where(path, 1), "expected a JSON list of {\"instruction\": ...} objects");
     // Items are named by their index: a parsed JSON value no longer knows its line.

@@ -167,8 +167,16 @@ Stats Stats::read(const std::string& path) {
     h.n_tokens = static_cast<int64_t>(f->get_uint(key("n_tokens")));
     const auto n_embd = static_cast<int64_t>(f->get_uint(key("model.n_embd")));
     if (n_embd <= 0) throw_input(path, key("model.n_embd") + ": must be positive");
-    st.init(f->get_string_array(key("sites")), n_embd);
-    if (st.sites.empty()) throw_input(path, key("sites") + ": no hook sites");
+    const std::vector<std::string> sites = f->get_string_array(key("sites"));
+    if (sites.empty()) throw_input(path, key("sites") + ": no hook sites");
+    // Every array is n_sites x n_embd: checked against the tensor table (which the reader checked
+    // against the file's size) before anything that size is allocated.
+    const gguf::TensorInfo* sum = f->find_tensor("sum");
+    if (!sum) throw_input(path, "tensor 'sum' is missing");
+    if (n_embd > (int64_t{1} << 20) || sum->n_elements() != static_cast<int64_t>(sites.size()) * n_embd)
+        throw_input(path, "tensor 'sum' has " + std::to_string(sum->n_elements()) + " elements, expected " +
+                              std::to_string(sites.size()) + " sites x n_embd " + std::to_string(n_embd));
+    st.init(sites, n_embd);
 
     load(*f, "count", kI64, st.count);
     load(*f, "rows", kI64, st.rows);
@@ -177,7 +185,12 @@ Stats Stats::read(const std::string& path) {
         // The element count comes from the tensor table, which the reader has checked against the file size.
         st.kept_docs.resize(static_cast<size_t>(t->n_elements()));
         load(*f, "kept_docs", kI64, st.kept_docs);
-        st.kept_rows.resize(st.kept_docs.size() * st.sites.size() * static_cast<size_t>(n_embd));
+        const gguf::TensorInfo* rows = f->find_tensor("kept_rows");
+        const int64_t want = static_cast<int64_t>(st.kept_docs.size() * st.sites.size()) * n_embd;
+        if (!rows || rows->n_elements() != want)
+            throw_input(path, "tensor 'kept_rows' has " + std::to_string(rows ? rows->n_elements() : 0) +
+                                  " elements, expected kept_docs x sites x n_embd = " + std::to_string(want));
+        st.kept_rows.resize(static_cast<size_t>(want));
         load(*f, "kept_rows", TensorType::F32, st.kept_rows);
     }
     return st;

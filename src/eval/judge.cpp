@@ -66,7 +66,7 @@ RefusalRule parse_refusal_rule(const std::string& json_text, const std::string& 
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw_input(where, std::string("not valid JSON: ") + e.what());
     }
     if (!j.is_object()) throw_input(where, "expected an object with \"strings\" and \"case_sensitive\"");
@@ -153,7 +153,7 @@ std::vector<Completion> read_completions(const std::string& path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw_input(path, std::string("not valid JSON: ") + e.what());
     }
     std::string list_name = "item";

@@ -129,7 +129,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> read_critical_dims(con
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_text_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw_input(path, std::string("not valid JSON: ") + e.what());
     }
     if (!j.is_object() || j.value("format", "") != "critdim.critical")

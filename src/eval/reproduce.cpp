@@ -186,7 +186,7 @@ json Runner::step(const std::string& name, double est, const std::function<json(
         est_done_ += est;
         try {
             return json::parse(read_text_file(path));
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {
             throw_input(path, std::string("not valid JSON (delete it to recompute the step): ") + e.what());
         }
     }

@@ -157,7 +157,7 @@ nlohmann::json parse_body_object(const std::string& body) {
     json j;
     try {
         j = json::parse(body);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         http_fail(400, std::string("request body is not valid JSON: ") + e.what());
     }
     if (!j.is_object()) http_fail(400, std::string("request body: expected a JSON object, got ") + type_name(j));

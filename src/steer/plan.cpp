@@ -279,7 +279,7 @@ Plan parse_plan(const std::string& json_text, const std::string& source, const s
     json j;
     try {
         j = json::parse(json_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw Error(ErrorKind::input, source, std::string("not valid JSON: ") + e.what());
     }
     const Field root{j, source, ""};

@@ -79,6 +79,18 @@ TEST(CorpusJson, JsonlFieldAndErrorsNameTheLine) {
     EXPECT_NE(error_of(CorpusSpec::parse(bad)).find(bad + ":2: field 'text' is not a string"), std::string::npos);
 }
 
+// Fuzz finding (fuzz_corpus): a number beyond double's range in an instruction list or a JSONL
+// line threw nlohmann's out_of_range, which escaped as an internal error.
+TEST(CorpusJson, NumberBeyondDoubleRangeIsAnInputError) {
+    const std::string dir = test::temp_dir("json-overflow");
+    const std::string list = write(dir, "i.json", "[{\"instruction\": \"a\", \"n\": 5031e4753}]");
+    EXPECT_NE(error_of(CorpusSpec::parse(list)).find(list + ": not valid JSON"), std::string::npos)
+        << error_of(CorpusSpec::parse(list));
+    const std::string lines = write(dir, "l.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\", \"n\": 5031e4753}\n");
+    EXPECT_NE(error_of(CorpusSpec::parse(lines)).find(lines + ":2: not valid JSON"), std::string::npos)
+        << error_of(CorpusSpec::parse(lines));
+}
+
 TEST(CorpusJson, InstructionListsOfTheSharedData) {
     const auto docs = read_corpus(
         CorpusSpec::parse(test::shared_dir() + "/data/refusal_direction/splits/harmful_val.json"));

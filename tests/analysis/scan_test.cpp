@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "critdim/analysis.hpp"
+#include "critdim/gguf.hpp"
 #include "critdim/model.hpp"
 #include "critdim/tokenizer.hpp"
 #include "analysis/stats_compare.hpp"
@@ -130,6 +131,34 @@ TEST(ScanStats, LastPolicyCountsOneTokenPerDocumentAndThreadsDoNotMatter) {
     EXPECT_EQ(a.count, std::vector<int64_t>(a.sites.size(), 7));
     EXPECT_EQ(a.header.policy, "last");
     test::expect_same_stats(a, b, /*exact_sums=*/true);
+}
+
+// Fuzz finding (fuzz_stats): a stats file claiming a huge n_embd made the reader size its
+// arrays from the claim (std::length_error). Sizes are now checked against the tensor table.
+TEST(ScanErrors, StatsFileClaimingMoreThanItHoldsIsRefusedBeforeAllocating) {
+    const std::string dir = test::temp_dir("stats-claims");
+    ScanOptions o;
+    o.n_threads = 1;
+    scan(tiny_model(), {CorpusSpec::parse(small_corpus())}, o, dir + "/a.stats");
+    const auto f = gguf::File::open(dir + "/a.stats");
+    const auto rewritten = [&](const std::string& key, const gguf::Value& value) {
+        gguf::Writer w;
+        for (const auto& [k, v] : f->metadata()) w.set(k, k == key ? value : v);
+        for (const auto& t : f->tensors()) w.add_tensor(t.name, t.type(), t.shape, t.data, t.n_bytes);
+        const std::string path = dir + "/bad.stats";
+        w.write(path);
+        return path;
+    };
+    for (const uint64_t n_embd : {uint64_t{1} << 40, uint64_t{1} << 61, uint64_t{3}}) {
+        const std::string path = rewritten("critdim.stats.model.n_embd", gguf::Value::u64(n_embd));
+        try {
+            Stats::read(path);
+            ADD_FAILURE() << "n_embd " << n_embd << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::input);
+            EXPECT_NE(std::string(e.what()).find(path + ": tensor 'sum' has "), std::string::npos) << e.what();
+        }
+    }
 }
 
 TEST(ScanErrors, BadOptionsAreUsageErrorsAndCheckpointsMustMatch) {

@@ -98,6 +98,14 @@ TEST(PlanLoad, ValuesFromNpyAndGguf) {
     EXPECT_EQ(s.n_sites(), 4);
 }
 
+// Fuzz finding (fuzz_plan): a number beyond double's range made nlohmann throw out_of_range,
+// which is not a parse_error, and escaped as an internal error.
+TEST(PlanRefuse, NumberBeyondDoubleRangeIsInvalidJson) {
+    const std::string msg = refusal(R"({"format": "critdim-steering-plan", "alpha": 66666666666666E6000})", ErrorKind::input);
+    EXPECT_EQ(msg.rfind("plan.json: not valid JSON: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
+}
+
 TEST(PlanRefuse, LayerOutOfRange) {
     const std::string msg = refusal(plan_text(R"({"op": "zero", "layers": [1]}, {"op": "zero", "layers": [2]},
                                                  {"op": "zero", "layers": [3, 40]})"),
