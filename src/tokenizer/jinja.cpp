@@ -476,12 +476,20 @@ private:
                 std::string digits;
                 for (char c : t.text)
                     if (c != '_') digits += c;
-                e->literal = Value::integer(std::stoll(digits));
+                try {
+                    e->literal = Value::integer(std::stoll(digits));
+                } catch (const std::out_of_range&) {
+                    error_("integer literal '" + t.text + "' is out of range");
+                }
                 return e;
             }
             case Tok::K::floating: {
                 auto e = make(Expr::K::literal);
-                e->literal = Value::floating(std::stod(t.text));
+                try {
+                    e->literal = Value::floating(std::stod(t.text));
+                } catch (const std::out_of_range&) {
+                    error_("number literal '" + t.text + "' is out of range");
+                }
                 return e;
             }
             case Tok::K::name: {

@@ -114,6 +114,20 @@ TEST(ChatTemplates, SyntaxErrorsNameTheLine) {
     EXPECT_THROW(ChatTemplate("{{ 'unterminated }}"), Error);
 }
 
+// Fuzz finding (fuzz_jinja): std::stoll / std::stod threw out_of_range on a huge literal.
+TEST(ChatTemplates, LiteralsBeyondRangeAreSyntaxErrors) {
+    for (const std::string src : {"a\n{{ 99999999999999999999999 }}", "a\n{{ 1.5e99999 }}"}) {
+        try {
+            ChatTemplate(src, "t.jinja");
+            ADD_FAILURE() << "accepted " << src;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), ErrorKind::input);
+            EXPECT_NE(std::string(e.what()).find("t.jinja: line 2: "), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("is out of range"), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(ChatTemplates, JinjaSemantics) {
     auto render = [](const std::string& src) {
         return ChatTemplate(src).render({}, ChatRenderOptions{});
