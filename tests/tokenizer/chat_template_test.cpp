@@ -117,7 +117,7 @@ TEST(ChatTemplates, SyntaxErrorsNameTheLine) {
 // Fuzz finding (fuzz_jinja): std::stoll / std::stod threw out_of_range on a huge literal.
 TEST(ChatTemplates, LiteralsBeyondRangeAreSyntaxErrors) {
     // Jinja has no exponent: a float beyond double's range is a long run of digits.
-    for (const std::string src : {std::string("a\n{{ 99999999999999999999999 }}"), "a\n{{ 1" + std::string(400, '0') + ".5 }}"}) {
+    for (const std::string& src : {std::string("a\n{{ 99999999999999999999999 }}"), "a\n{{ 1" + std::string(400, '0') + ".5 }}"}) {
         try {
             ChatTemplate(src, "t.jinja");
             ADD_FAILURE() << "accepted " << src;
