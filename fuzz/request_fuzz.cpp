@@ -16,8 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         try {
             const critdim::server::ApiRequest r = critdim::server::parse_request(body, chat);
             if (r.steering && r.steering->plan) {
-                critdim::steer::Plan plan =
-                    critdim::steer::parse_plan(r.steering->plan->dump(), "steering.plan", "");
+                critdim::steer::Plan plan = critdim::steer::parse_plan(r.steering->plan->dump(), "steering.plan", "");
                 if (r.steering->alpha) plan.alpha = *r.steering->alpha;
                 critdim::steer::Steering steering(*model, std::span<const critdim::steer::Plan>(&plan, 1));
                 (void)steering.describe();

@@ -54,16 +54,16 @@ struct Submission {
 struct Job {
     int format_version = 1;
     std::string kind = "scan";
-    std::string dir;      // absolute job folder
-    std::string critdim;  // absolute path of the critdim executable the tasks run
-    std::string workdir;  // the tasks' working folder (where the job was made), for relative paths
+    std::string dir;                // absolute job folder
+    std::string critdim;            // absolute path of the critdim executable the tasks run
+    std::string workdir;            // the tasks' working folder (where the job was made), for relative paths
     std::vector<std::string> args;  // the scan arguments, without --out and --shard
     std::string out;                // absolute path of the merged result
     int n_tasks = 0;
     SbatchOptions sbatch;
     std::vector<Submission> submissions;
 
-    std::string shard_path(int task) const;  // dir/shards/shard-I.stats
+    std::string shard_path(int task) const;                     // dir/shards/shard-I.stats
     std::string status_path(int task, const char* what) const;  // dir/status/task-I.<what>
 
     static Job load(const std::string& dir);  // dir/job.json, checked field by field
@@ -103,8 +103,8 @@ const char* task_state_name(TaskState s);
 struct TaskStatus {
     int task = 0;
     TaskState state = TaskState::pending;
-    std::string detail;       // failed: the reason the script recorded; running: the job id
-    int64_t docs_done = -1;   // running with a checkpoint: documents counted so far
+    std::string detail;      // failed: the reason the script recorded; running: the job id
+    int64_t docs_done = -1;  // running with a checkpoint: documents counted so far
 };
 
 struct JobStatus {

@@ -29,8 +29,8 @@ void print_submission(const scale::Job& job, const scale::Submission& sub, bool 
     }
     std::printf("submitted array job %s (tasks %s of %d) and merge job %s (runs after every task succeeded)\n",
                 sub.array_job.c_str(), task_list(sub.tasks).c_str(), job.n_tasks, sub.merge_job.c_str());
-    std::printf("job folder %s; result %s\nfollow it with: critdim slurm status %s\n", job.dir.c_str(),
-                job.out.c_str(), job.dir.c_str());
+    std::printf("job folder %s; result %s\nfollow it with: critdim slurm status %s\n", job.dir.c_str(), job.out.c_str(),
+                job.dir.c_str());
 }
 
 void print_scripts(const scale::Job& job, const std::vector<int>& tasks) {
@@ -64,7 +64,8 @@ void register_slurm_scan(CLI::App& parent) {
         "Example: critdim slurm scan --nodes 8 --time 4:00:00 M.gguf --corpus math/ --out math.stats");
     cmd->callback([cmd] {
         scan_args = cmd->remaining();
-        if (scan_args.empty()) throw_usage("slurm scan: the arguments of `critdim scan` (MODEL --corpus ... --out OUT) are missing");
+        if (scan_args.empty())
+            throw_usage("slurm scan: the arguments of `critdim scan` (MODEL --corpus ... --out OUT) are missing");
         const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
         scale::Job job = scale::make_scan_job(dir, scan_args, nodes, o, self);
         std::vector<int> tasks(static_cast<size_t>(nodes));
@@ -93,7 +94,7 @@ void register_slurm_status(CLI::App& parent) {
             for (auto s : {scale::TaskState::pending, scale::TaskState::running, scale::TaskState::done,
                            scale::TaskState::failed})
                 counts[scale::task_state_name(s)] = st.count(s);
-            const nlohmann::json j = {{"dir", job.dir},   {"out", job.out},       {"n_tasks", job.n_tasks},
+            const nlohmann::json j = {{"dir", job.dir},   {"out", job.out},      {"n_tasks", job.n_tasks},
                                       {"counts", counts}, {"merged", st.merged}, {"tasks", tasks}};
             std::printf("%s\n", j.dump(2).c_str());
             return;

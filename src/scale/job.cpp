@@ -106,7 +106,8 @@ Job Job::load(const std::string& dir_) {
         sub.tasks = field<std::vector<int>>(s, "tasks", path);
         sub.unix_time = field<int64_t>(s, "unix_time", path);
         for (int t : sub.tasks)
-            if (t < 0 || t >= job.n_tasks) throw_input(path, "field 'submissions': task " + std::to_string(t) + " is out of range");
+            if (t < 0 || t >= job.n_tasks)
+                throw_input(path, "field 'submissions': task " + std::to_string(t) + " is out of range");
         job.submissions.push_back(std::move(sub));
     }
     return job;
@@ -131,7 +132,8 @@ Job make_scan_job(const std::string& dir, const std::vector<std::string>& scan_a
     job.n_tasks = n_tasks;
     job.sbatch = sbatch;
     if (fs::exists(job.dir + "/job.json"))
-        throw_usage(job.dir + " already holds a job (job.json); use `critdim slurm status` / `resubmit` on it, or "
+        throw_usage(job.dir +
+                    " already holds a job (job.json); use `critdim slurm status` / `resubmit` on it, or "
                     "choose another --dir");
     return job;
 }

@@ -64,8 +64,9 @@ rc=$?
 [ $rc -eq 0 ] || echo "exit code $rc (log: $d/logs/task-$i.log)" > "$d/status/task-$i.failed"
 exit $rc
 )SH",
-        fmt::arg("n", job.n_tasks), fmt::arg("sbatch", sbatch_lines(job, "critdim-scan", job.dir + "/logs/task-%a.log")),
-        fmt::arg("list", list), fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
+        fmt::arg("n", job.n_tasks),
+        fmt::arg("sbatch", sbatch_lines(job, "critdim-scan", job.dir + "/logs/task-%a.log")), fmt::arg("list", list),
+        fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
         fmt::arg("workdir", quote(job.workdir)), fmt::arg("cmd", cmd));
 }
 

@@ -46,8 +46,9 @@ std::pair<int, int> shard_from_environment(const Environment& env) {
         return checked(*slurm_id - min, *n, "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT");
     }
     if (k8s_index)
-        throw_usage("--shard auto: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) needs CRITDIM_SHARD_COUNT set to "
-                    "the job's completions");
+        throw_usage(
+            "--shard auto: a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) needs CRITDIM_SHARD_COUNT set to "
+            "the job's completions");
     throw_usage(
         "--shard auto: not inside a Slurm array job (SLURM_ARRAY_TASK_ID is unset) nor a Kubernetes Indexed Job "
         "(JOB_COMPLETION_INDEX is unset); give --shard I/N");

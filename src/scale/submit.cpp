@@ -58,7 +58,8 @@ std::string run_command(const std::vector<std::string>& argv) {
     close(out_pipe[1]), close(err_pipe[1]);
     if (rc != 0) {
         close(out_pipe[0]), close(err_pipe[0]);
-        throw_io(argv[0], std::string("cannot run: ") + std::strerror(rc) + (rc == ENOENT ? " (is Slurm installed and on PATH?)" : ""));
+        throw_io(argv[0], std::string("cannot run: ") + std::strerror(rc) +
+                              (rc == ENOENT ? " (is Slurm installed and on PATH?)" : ""));
     }
     std::string out, err;
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
@@ -86,10 +87,11 @@ std::string run_command(const std::vector<std::string>& argv) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-        throw Error(ErrorKind::io, argv[0],
-                    "`" + join(argv) + "` failed (" +
-                        (WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status)) : std::string("killed")) +
-                        ")" + (err.empty() ? "" : ": " + err));
+        throw Error(
+            ErrorKind::io, argv[0],
+            "`" + join(argv) + "` failed (" +
+                (WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status)) : std::string("killed")) + ")" +
+                (err.empty() ? "" : ": " + err));
     }
     return out;
 }
@@ -118,15 +120,14 @@ Submission submit(Job& job, const std::vector<int>& tasks) {
     prepare(job, tasks);
     Submission sub;
     sub.tasks = tasks;
-    sub.unix_time = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+    sub.unix_time =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     sub.array_job = job_id_of(run_command({"sbatch", "--parsable", job.dir + "/array.sh"}), "array job");
     job.submissions.push_back(sub);
     job.save();  // recorded before the merge job, so a failure there still leaves the array known
-    job.submissions.back().merge_job = job_id_of(
-        run_command({"sbatch", "--parsable", "--dependency=afterok:" + sub.array_job, job.dir + "/merge.sh"}),
-        "merge job");
+    job.submissions.back().merge_job =
+        job_id_of(run_command({"sbatch", "--parsable", "--dependency=afterok:" + sub.array_job, job.dir + "/merge.sh"}),
+                  "merge job");
     job.save();
     return job.submissions.back();
 }

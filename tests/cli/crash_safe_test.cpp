@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -54,8 +54,8 @@ struct KillOutcome {
 // Runs `args` (writing `out`) `runs` times over an existing old file; the k-th run is killed once
 // its temporary file holds k/(runs+1) of the new file's bytes. After each run the output must be
 // the old bytes or the new bytes exactly.
-KillOutcome kill_while_writing(const std::vector<std::string>& args, const std::string& out, const std::string& old_bytes,
-                               const std::string& new_bytes, int runs) {
+KillOutcome kill_while_writing(const std::vector<std::string>& args, const std::string& out,
+                               const std::string& old_bytes, const std::string& new_bytes, int runs) {
     KillOutcome outcome;
     for (int k = 1; k <= runs; ++k) {
         {
@@ -88,8 +88,8 @@ KillOutcome kill_while_writing(const std::vector<std::string>& args, const std::
         }
         const std::string now = bytes_of(out);
         EXPECT_TRUE(now == old_bytes || now == new_bytes)
-            << "run " << k << " (threshold " << threshold << " of " << new_bytes.size() << " bytes) left a torn "
-            << out << " of " << now.size() << " bytes";
+            << "run " << k << " (threshold " << threshold << " of " << new_bytes.size() << " bytes) left a torn " << out
+            << " of " << now.size() << " bytes";
         if (killed && left_temp) {
             EXPECT_EQ(now, old_bytes) << "killed mid-write but the output changed";
         }
@@ -100,7 +100,8 @@ KillOutcome kill_while_writing(const std::vector<std::string>& args, const std::
 
 // Writes with `make(path)` once to learn the new bytes, then kills it repeatedly mid-write.
 void check_writer(const std::string& dir, const std::string& name,
-                  const std::function<std::vector<std::string>(const std::string&)>& make, const std::string& old_bytes) {
+                  const std::function<std::vector<std::string>(const std::string&)>& make,
+                  const std::string& old_bytes) {
     const std::string reference = dir + "/reference-" + name;
     const test::RunResult r = test::run_critdim(make(reference));
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -115,10 +116,12 @@ void check_writer(const std::string& dir, const std::string& name,
 TEST(CrashSafe, KilledGgufWriterLeavesOldOrNewModel) {
     const std::string dir = test::temp_dir("crash-gguf");
     const auto synth = [](int seed, const std::string& out) {
-        return std::vector<std::string>{"synth", "--config", "small", "--seed", std::to_string(seed), "-t", "1", "--out", out};
+        return std::vector<std::string>{"synth", "--config", "small", "--seed", std::to_string(seed),
+                                        "-t",    "1",        "--out", out};
     };
     ASSERT_EQ(test::run_critdim(synth(1, dir + "/old.gguf")).exit_code, 0);
-    check_writer(dir, "model.gguf", [&](const std::string& out) { return synth(2, out); }, bytes_of(dir + "/old.gguf"));
+    check_writer(
+        dir, "model.gguf", [&](const std::string& out) { return synth(2, out); }, bytes_of(dir + "/old.gguf"));
 }
 
 // The kill test above holds for every output only if every output goes through the same writer:

@@ -35,19 +35,19 @@ TEST(SlurmJob, DryRunPrintsTheScriptsAndWritesNothing) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const std::string& line : std::vector<std::string>{
              "# ---- " + dir + "/out.stats.slurm/array.sh", "#SBATCH --job-name=critdim-scan",
-          "#SBATCH --output=" + dir + "/out.stats.slurm/logs/task-%a.log", "#SBATCH --partition=cpu",
-          "#SBATCH --time=1:00:00", "#SBATCH --mem=4G", "#SBATCH --qos=long", "#SBATCH --array=0,1,2,3",
-          "#SBATCH --cpus-per-task=2", "export CRITDIM_SHARD_COUNT=4",
-          "'--policy' 'all' '--batch' '64' '-t' '1' --shard auto --out \"$d/shards/shard-$i.stats\" &",
-          "# ---- " + dir + "/out.stats.slurm/merge.sh (sbatch --dependency=afterok:ARRAY_JOB)",
-          "#SBATCH --job-name=critdim-merge", "#SBATCH --output=" + dir + "/out.stats.slurm/logs/merge.log",
-          "slurm merge '" + dir + "/out.stats.slurm'"})
+             "#SBATCH --output=" + dir + "/out.stats.slurm/logs/task-%a.log", "#SBATCH --partition=cpu",
+             "#SBATCH --time=1:00:00", "#SBATCH --mem=4G", "#SBATCH --qos=long", "#SBATCH --array=0,1,2,3",
+             "#SBATCH --cpus-per-task=2", "export CRITDIM_SHARD_COUNT=4",
+             "'--policy' 'all' '--batch' '64' '-t' '1' --shard auto --out \"$d/shards/shard-$i.stats\" &",
+             "# ---- " + dir + "/out.stats.slurm/merge.sh (sbatch --dependency=afterok:ARRAY_JOB)",
+             "#SBATCH --job-name=critdim-merge", "#SBATCH --output=" + dir + "/out.stats.slurm/logs/merge.log",
+             "slurm merge '" + dir + "/out.stats.slurm'"})
         EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\n" << r.out;
     EXPECT_FALSE(fs::exists(dir + "/out.stats.slurm")) << "a dry run writes nothing";
 
     // Bad requests are usage errors naming what is wrong.
-    auto bad = test::run_critdim({"slurm", "scan", "--nodes", "2", "--dry-run", test::scale_model(), "--corpus",
-                                  test::scale_corpus(40)});
+    auto bad = test::run_critdim(
+        {"slurm", "scan", "--nodes", "2", "--dry-run", test::scale_model(), "--corpus", test::scale_corpus(40)});
     EXPECT_EQ(bad.exit_code, 2);
     EXPECT_NE(bad.err.find("scan arguments: --out (the merged result) is required"), std::string::npos) << bad.err;
     std::vector<std::string> sharded = slurm_scan(dir + "/o.stats", 2, {"--dry-run"});

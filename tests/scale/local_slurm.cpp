@@ -10,7 +10,6 @@
 #include <stdexcept>
 #include <thread>
 
-
 namespace critdim::test {
 namespace {
 
@@ -76,7 +75,8 @@ LocalSlurm::LocalSlurm() {
     // munge refuses keys that others can read.
     shell("head -c 1024 /dev/urandom > '" + dir_ + "/munge.key' && chmod 400 '" + dir_ + "/munge.key'");
     const std::string sock = dir_ + "/munge.sock";
-    std::ofstream(conf_) << "ClusterName=critdimtest\nSlurmctldHost=" << host_ << "\nSlurmUser=" << (getuid() == 0 ? "root" : std::getenv("USER"))
+    std::ofstream(conf_) << "ClusterName=critdimtest\nSlurmctldHost=" << host_
+                         << "\nSlurmUser=" << (getuid() == 0 ? "root" : std::getenv("USER"))
                          << "\nSlurmctldPort=" << free_port() << "\nSlurmdPort=" << free_port()
                          << "\nAuthType=auth/munge\nAuthInfo=socket=" << sock << "\nCredType=cred/munge\n"
                          << "StateSaveLocation=" << dir_ << "/state\nSlurmdSpoolDir=" << dir_ << "/spool\n"
@@ -99,7 +99,8 @@ LocalSlurm::LocalSlurm() {
     for (const std::string daemon : {"slurmctld -i", "slurmd"}) {
         if (shell(daemon + " -f '" + conf_ + "'", &out) == 0) continue;
         const std::string name = daemon.substr(0, daemon.find(' '));
-        const std::string why = "local Slurm: " + name + " did not start: " + out + tail_of(dir_ + "/log/" + name + ".log");
+        const std::string why =
+            "local Slurm: " + name + " did not start: " + out + tail_of(dir_ + "/log/" + name + ".log");
         stop();
         throw std::runtime_error(why);
     }
@@ -122,7 +123,8 @@ void LocalSlurm::stop() {
     for (const char* pid : {"slurmd.pid", "slurmctld.pid", "munged.pid"}) {
         const std::string f = dir_ + "/" + pid;
         // A daemon counts as gone once it is a zombie: in a container nobody may reap it.
-        shell("p=$(cat '" + f + "' 2>/dev/null) && [ -n \"$p\" ] && { kill \"$p\" 2>/dev/null; for i in $(seq 100); do "
+        shell("p=$(cat '" + f +
+              "' 2>/dev/null) && [ -n \"$p\" ] && { kill \"$p\" 2>/dev/null; for i in $(seq 100); do "
               "s=$(ps -o stat= -p \"$p\" 2>/dev/null); [ -z \"$s\" ] || [ \"${s#Z}\" != \"$s\" ] && break; sleep 0.1; "
               "done; kill -9 \"$p\" 2>/dev/null; }; true");
     }

@@ -26,8 +26,8 @@ std::string scale_corpus(int n_lines) {
     if (path.empty()) {
         path = temp_dir("scale-corpus") + "/docs.txt";
         std::ofstream f(path);
-        const char* words[] = {"the river", "12 + 30 = 42", "a quiet forest", "seven times eight", "birds sing",
-                               "the cell membrane", "once upon a time", "x"};
+        const char* words[] = {"the river",  "12 + 30 = 42",      "a quiet forest",   "seven times eight",
+                               "birds sing", "the cell membrane", "once upon a time", "x"};
         for (int i = 0; i < n_lines; ++i)
             f << "Line " << i << ": " << words[i % 8] << " and " << words[(i * 5 + 3) % 8] << ".\n";
     }

@@ -55,8 +55,19 @@ constexpr int kLines = 6000;
 std::vector<std::string> scan_args(const std::string& out) {
     // Small batches and frequent checkpoints: task 1 is still running with a checkpoint when
     // the cancel test looks for one.
-    return {test::scale_model(), "--corpus", test::scale_corpus(kLines), "--policy", "all", "--batch", "16", "-t", "1",
-            "--checkpoint-docs", "25", "--out", out};
+    return {test::scale_model(),
+            "--corpus",
+            test::scale_corpus(kLines),
+            "--policy",
+            "all",
+            "--batch",
+            "16",
+            "-t",
+            "1",
+            "--checkpoint-docs",
+            "25",
+            "--out",
+            out};
 }
 
 // The one-process scan and the hand-run shards merged in order (computed once).
@@ -119,7 +130,8 @@ TEST(SlurmCluster, FourTaskArrayPlusMergeEqualsOneProcess) {
     const Job job = Job::load(sub["dir"]);
     EXPECT_EQ(job.submissions.size(), 1u);
     EXPECT_EQ(job.submissions[0].array_job, sub["array_job"]);
-    ASSERT_TRUE(wait_for(job, [](const JobStatus& s) { return s.merged; }, 600));
+    ASSERT_TRUE(wait_for(
+        job, [](const JobStatus& s) { return s.merged; }, 600));
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("[ measure  ] 4-task array + merge of %d documents: %.1f s wall from submission to merged result\n",
                 kLines, wall);
@@ -155,7 +167,8 @@ TEST(SlurmCluster, CancelledTaskIsResubmittedAndResumesToTheSameResult) {
     ASSERT_EQ(re.exit_code, 0) << re.err;
     const auto resub = nlohmann::json::parse(re.out);
     EXPECT_EQ(resub["tasks"], nlohmann::json::array({1}));
-    ASSERT_TRUE(wait_for(job, [](const JobStatus& s) { return s.merged; }, 600));
+    ASSERT_TRUE(wait_for(
+        job, [](const JobStatus& s) { return s.merged; }, 600));
     const Job after = Job::load(job.dir);
     ASSERT_EQ(after.submissions.size(), 2u);
     // The first merge job was cancelled (it waited on a failed array); the second one merged.

@@ -1,8 +1,8 @@
 // The request parser on its own (the fuzz_request target's code path): malformed bodies are
 // HTTP 400 answers, never another exception.
-#include <gtest/gtest.h>
-
 #include "server/request.hpp"
+
+#include <gtest/gtest.h>
 
 namespace critdim::server {
 namespace {
