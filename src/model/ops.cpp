@@ -101,7 +101,13 @@ void rope_apply(float* head, int64_t n_rot, RopeType type, const float* cos_v, c
 }
 
 // The hot element-wise loops get an AVX2 clone, chosen at load time by the CPU's features.
+// Not under ThreadSanitizer: the clones' ifunc resolver runs during relocation, before the
+// TSan runtime is up, and its instrumented code crashes there.
+#if defined(__SANITIZE_THREAD__)
+#define CRITDIM_VECTOR_CLONES
+#else
 #define CRITDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 
 CRITDIM_VECTOR_CLONES
 void weighted_sum(const float* p, int64_t n, const float* rows, int64_t stride, int64_t dim, float* out) {
