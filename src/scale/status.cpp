@@ -97,18 +97,20 @@ void merge_shards(const Job& job) {
     if (!missing.empty())
         throw_input(job.dir, "cannot merge: missing shards " + missing +
                                  "; see `critdim slurm status` and `critdim slurm resubmit`");
-    analysis::Stats merged = analysis::Stats::read(job.shard_path(0));
+    analysis::Stats merged;
     for (int i = 0; i < job.n_tasks; ++i) {
         const std::string path = job.shard_path(i);
-        analysis::Stats s = i == 0 ? analysis::Stats{} : analysis::Stats::read(path);
-        const analysis::Stats& shard = i == 0 ? merged : s;
+        analysis::Stats shard = analysis::Stats::read(path);
         const std::string want = std::to_string(i) + "/" + std::to_string(job.n_tasks);
         if (!shard.header.complete) throw_input(path, "is a checkpoint, not a finished shard");
         if (shard.header.shards != std::vector<std::string>{want})
             throw_input(path, "holds shard(s) " +
                                   (shard.header.shards.empty() ? std::string("none") : shard.header.shards.front()) +
                                   ", expected " + want);
-        if (i > 0) analysis::merge_into(merged, s, path);
+        if (i == 0)
+            merged = std::move(shard);
+        else
+            analysis::merge_into(merged, shard, path);
     }
     merged.write(job.out);
 }
