@@ -57,8 +57,8 @@ void bench_gemm(benchmark::State& state, kernels::Backend backend, TensorType ty
     }
     const double flops = 2.0 * static_cast<double>(shape.rows) * shape.n * n_tok;
     state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["GB"] = benchmark::Counter(static_cast<double>(w.size()) * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GB"] =
+        benchmark::Counter(static_cast<double>(w.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
     kernels::set_backend(kernels::detected_backend());
 }
 
@@ -70,18 +70,22 @@ void bench_activations(benchmark::State& state, TensorType weight, int64_t n, in
     const size_t xrb = kernels::row_bytes(kernels::vec_dot_type(weight), n);
     std::vector<uint8_t> dst(xrb * n_tok);
     for (auto _ : state) {
-        for (int64_t t = 0; t < n_tok; ++t) kernels::quantize_activations(weight, src.data() + t * n, dst.data() + t * xrb, n);
+        for (int64_t t = 0; t < n_tok; ++t)
+            kernels::quantize_activations(weight, src.data() + t * n, dst.data() + t * xrb, n);
         benchmark::DoNotOptimize(dst.data());
     }
-    state.counters["GB"] = benchmark::Counter(static_cast<double>(src.size()) * 4e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GB"] =
+        benchmark::Counter(static_cast<double>(src.size()) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 const char* backend_name(kernels::Backend b) {
     switch (b) {
-        case kernels::Backend::scalar: return "scalar";
-        case kernels::Backend::avx2: return "avx2";
-        case kernels::Backend::avx512: return "avx512";
+        case kernels::Backend::scalar:
+            return "scalar";
+        case kernels::Backend::avx2:
+            return "avx2";
+        case kernels::Backend::avx512:
+            return "avx512";
     }
     return "?";
 }
@@ -92,7 +96,8 @@ void register_all() {
     for (kernels::Backend backend : {kernels::Backend::avx512, kernels::Backend::avx2, kernels::Backend::scalar})
         for (TensorType type : types) {
             const bool k_quant = type == TensorType::Q4_K || type == TensorType::Q6_K;
-            const Shape shapes[] = {k_quant ? Shape{576, 768} : Shape{576, 576}, k_quant ? Shape{576, 1536} : Shape{1536, 576}};
+            const Shape shapes[] = {k_quant ? Shape{576, 768} : Shape{576, 576},
+                                    k_quant ? Shape{576, 1536} : Shape{1536, 576}};
             for (Shape shape : shapes)
                 for (int64_t n_tok : {1, 512}) {
                     if (backend == kernels::Backend::scalar && n_tok > 1) continue;  // minutes, and says nothing new
@@ -102,6 +107,17 @@ void register_all() {
                     benchmark::RegisterBenchmark(name.c_str(), bench_gemm, backend, type, shape, n_tok)
                         ->Unit(benchmark::kMicrosecond);
                 }
+        }
+    // Generation reads each weight once per token from memory, not from the caches: the same
+    // kernels on a 128 MiB matrix (several times the L3) show the bandwidth they reach.
+    for (kernels::Backend backend : {kernels::Backend::avx512, kernels::Backend::avx2})
+        for (TensorType type : types) {
+            const int64_t n = (type == TensorType::Q4_K || type == TensorType::Q6_K) ? 1536 : 576;
+            const Shape shape{(int64_t{128} << 20) / static_cast<int64_t>(kernels::row_bytes(type, n)), n};
+            const std::string name = std::string("gemm_dram/") + critdim::tensor_type_name(type) + "/" +
+                                     backend_name(backend) + "/128MiB/tok:1";
+            benchmark::RegisterBenchmark(name.c_str(), bench_gemm, backend, type, shape, int64_t{1})
+                ->Unit(benchmark::kMillisecond);
         }
     for (TensorType weight : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_K}) {
         const std::string name = std::string("quantize_activations/") + critdim::tensor_type_name(weight) + "/512x768";
