@@ -915,6 +915,7 @@ ReproduceSummary Runner::run() {
         {"advbench", harm_eval.size()},
         {"advbench_identify", harm_id.size()},
         {"max_tokens", o_.max_tokens},
+        {"advbench_chunk", o_.advbench_chunk},
         {"rule", judge_->rule().name},
         {"ppl_chunks", o_.ppl_chunks},
         {"ranks", o_.ranks},
