@@ -1,9 +1,12 @@
 // critdim slurm on a real single-node Slurm (local_slurm.cpp): a 4-task scan array plus its
 // merge job equals one process; a task cancelled mid-run with scancel and resubmitted resumes
-// from its checkpoint and the merged result is still identical.
+// from its checkpoint and the merged result is still identical; reproduce in its reduced
+// setting over 3 tasks equals one process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -178,6 +181,48 @@ TEST(SlurmCluster, CancelledTaskIsResubmittedAndResumesToTheSameResult) {
     test::shell("cat '" + job.dir + "/logs/task-1.log'", &log);
     EXPECT_NE(log.find("(resumed)"), std::string::npos) << "task 1 should resume from its checkpoint:\n" << log;
     expect_equals_references(dir + "/out.stats");
+}
+
+// The Proof for reproduce: submitted over 3 tasks plus the merge job, the merged results.json
+// equals one process's (timing fields aside). CRITDIM_SLURM_REPEAT=R submits it R times and
+// prints the median wall time next to one process's (docs/scale-out.md).
+TEST(SlurmCluster, ReproduceOverThreeTasksEqualsOneProcess) {
+    cluster();
+    const nlohmann::json& one = test::reduced_reproduce_reference();
+    const char* repeat_env = std::getenv("CRITDIM_SLURM_REPEAT");
+    const int repeat = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+    std::vector<double> array_walls, one_walls;
+    for (int run = 0; run < repeat; ++run) {
+        const std::string dir = test::temp_dir("slurm-reproduce");
+        std::vector<std::string> a = {"slurm", "reproduce", "--nodes", "3", "--json"};
+        for (const auto& s : test::reduced_reproduce_args()) a.push_back(s);
+        a.insert(a.end(), {"--out", dir + "/out"});
+        const auto t0 = Clock::now();
+        const auto r = test::run_critdim(a);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const Job job = Job::load(nlohmann::json::parse(r.out)["dir"]);
+        EXPECT_EQ(job.kind, "reproduce");
+        ASSERT_TRUE(wait_for(
+            job, [](const JobStatus& s) { return s.merged; }, 600));
+        array_walls.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        test::expect_same_results(one, nlohmann::json::parse(read_text_file(dir + "/out/results.json")));
+        if (repeat > 1) {  // one process on the same machine, for the comparison
+            std::vector<std::string> b = {"reproduce"};
+            for (const auto& s : test::reduced_reproduce_args()) b.push_back(s);
+            b.insert(b.end(), {"--out", dir + "/one"});
+            const auto t1 = Clock::now();
+            EXPECT_EQ(test::run_critdim(b).exit_code, 0);
+            one_walls.push_back(std::chrono::duration<double>(Clock::now() - t1).count());
+        }
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+    };
+    std::printf("[ measure  ] reduced reproduce, 3-task array + merge: median %.1f s wall over %d runs", median(array_walls),
+                repeat);
+    if (!one_walls.empty()) std::printf("; one process: median %.1f s", median(one_walls));
+    std::printf("\n");
 }
 
 }  // namespace
