@@ -1,4 +1,4 @@
-// critdim scale: running scans as ordinary batch-scheduler workloads (../shared/DESIGN.md,
+// critdim scale: running scans and reproduce as ordinary batch-scheduler workloads (../shared/DESIGN.md,
 // "Scale beyond one machine"). Nothing here coordinates work itself: a task takes its shard
 // from the scheduler's environment, `critdim slurm` writes and submits plain Slurm array jobs
 // plus a merge job, and everything about a job's state is read back from files on disk.
@@ -54,7 +54,7 @@ struct Submission {
 
 struct Job {
     int format_version = 1;
-    std::string kind = "scan";     // or "reproduce"
+    std::string kind = "scan";      // or "reproduce"
     std::string dir;                // absolute job folder
     std::string critdim;            // absolute path of the critdim executable the tasks run
     std::string workdir;            // the tasks' working folder (where the job was made), for relative paths

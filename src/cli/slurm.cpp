@@ -1,6 +1,6 @@
-// critdim slurm scan|status|resubmit|merge: a scan as an ordinary Slurm array job plus a merge
-// job (docs/scale-out.md). The job's state lives in its folder; only scan and resubmit talk
-// to Slurm (sbatch, scancel).
+// critdim slurm scan|reproduce|status|resubmit|merge: a scan or reproduce as an ordinary Slurm
+// array job plus a merge job (docs/scale-out.md). The job's state lives in its folder; only
+// scan, reproduce and resubmit talk to Slurm (sbatch, scancel).
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,7 +75,8 @@ void register_slurm_submit(CLI::App& parent, const std::string& kind, const std:
     cmd->callback([cmd, kind, &so] {
         const std::vector<std::string> args = cmd->remaining();
         if (args.empty())
-            throw_usage("slurm " + kind + ": the arguments of `critdim " + kind + "` (MODEL ... --out OUT) are missing");
+            throw_usage("slurm " + kind + ": the arguments of `critdim " + kind +
+                        "` (MODEL ... --out OUT) are missing");
         const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
         scale::Job job = kind == "scan" ? scale::make_scan_job(so.dir, args, so.nodes, so.sbatch, self)
                                         : scale::make_reproduce_job(so.dir, args, so.nodes, so.sbatch, self);
@@ -174,9 +175,10 @@ void register_slurm(CLI::App& app) {
     auto* cmd =
         app.add_subcommand("slurm", "run scans and reproduce on a Slurm cluster as array jobs (docs/scale-out.md)");
     cmd->require_subcommand(1);
-    register_slurm_submit(*cmd, "scan", "submit a scan as a Slurm array of N shards plus a merge job",
-                          "After the options above: the arguments of `critdim scan` (MODEL --corpus ... --out OUT).\n"
-                          "Example: critdim slurm scan --nodes 8 --time 4:00:00 M.gguf --corpus math/ --out math.stats");
+    register_slurm_submit(
+        *cmd, "scan", "submit a scan as a Slurm array of N shards plus a merge job",
+        "After the options above: the arguments of `critdim scan` (MODEL --corpus ... --out OUT).\n"
+        "Example: critdim slurm scan --nodes 8 --time 4:00:00 M.gguf --corpus math/ --out math.stats");
     register_slurm_submit(
         *cmd, "reproduce", "submit reproduce as a Slurm array of N shards plus a merge job (reproduce --merge)",
         "After the options above: the arguments of `critdim reproduce` (MODEL --data DIR --out OUT ...).\n"

@@ -155,7 +155,8 @@ struct SubjectData {
 // A prompt list cut into steps of `size` prompts: [begin, end) ranges.
 std::vector<std::pair<size_t, size_t>> chunks_of(size_t n, int64_t size) {
     std::vector<std::pair<size_t, size_t>> c;
-    for (size_t b = 0; b < n; b += static_cast<size_t>(size)) c.emplace_back(b, std::min(n, b + static_cast<size_t>(size)));
+    for (size_t b = 0; b < n; b += static_cast<size_t>(size))
+        c.emplace_back(b, std::min(n, b + static_cast<size_t>(size)));
     return c;
 }
 
@@ -738,17 +739,19 @@ ReproduceSummary Runner::run() {
             curve.push_back({{"alpha", 0.0}, {"asr", base["identify_asr"]}});
             bool complete = base_id.complete;
             for (double a : o_.alphas) {
-                const Judged id = judged_chunks(name + ".identify" + alpha_tag(a), harm_id, mt.plan, a, per_prompt, true);
+                const Judged id =
+                    judged_chunks(name + ".identify" + alpha_tag(a), harm_id, mt.plan, a, per_prompt, true);
                 curve.push_back({{"alpha", a}, {"asr", id.asr()}});
                 complete = complete && id.complete;
             }
             if (!complete) continue;  // a shard: the rest is the merge's
             const double chosen = best_alpha(curve, "asr");
-            json ev = {{"asr", base["evaluate_asr"]}, {"harmless_refusal", base["harmless_refusal"]},
+            json ev = {{"asr", base["evaluate_asr"]},
+                       {"harmless_refusal", base["harmless_refusal"]},
                        {"examples", json::array()}};
             if (chosen != 0.0) {
-                const Judged harm =
-                    judged_chunks(name + ".evaluate" + alpha_tag(chosen), harm_eval, mt.plan, chosen, per_prompt, false);
+                const Judged harm = judged_chunks(name + ".evaluate" + alpha_tag(chosen), harm_eval, mt.plan, chosen,
+                                                  per_prompt, false);
                 const Judged safe = judged_chunks(name + ".harmless" + alpha_tag(chosen), safe_eval, mt.plan, chosen,
                                                   per_prompt, false);
                 ev = {{"asr", harm.asr()}, {"harmless_refusal", safe.refusal()}, {"examples", harm.examples}};
@@ -955,12 +958,9 @@ ReproduceSummary Runner::run() {
 
 // The shard's record that it finished: which shard, its settings and the steps it owns.
 ReproduceSummary Runner::finish_shard(ReproduceSummary summary) {
-    const json done = {{"format", "critdim-reproduce-shard"},
-                       {"version", 1},
-                       {"shard", o_.shard},
-                       {"n_shards", o_.n_shards},
-                       {"options", options_json(o_)},
-                       {"steps", my_steps_}};
+    const json done = {
+        {"format", "critdim-reproduce-shard"}, {"version", 1},      {"shard", o_.shard}, {"n_shards", o_.n_shards},
+        {"options", options_json(o_)},         {"steps", my_steps_}};
     summary.results_path = o_.out_dir + "/" + kReproduceShardDone;
     write_file_atomic(summary.results_path, done.dump(1) + "\n");
     summary.seconds = seconds_since(t0_);
@@ -1016,7 +1016,8 @@ void Runner::gather_shards() {
             if (j["options"].value(key, json()) != value)
                 throw Error(ErrorKind::mismatch, done,
                             "options." + key + " is " + j["options"].value(key, json()).dump() +
-                                ", this merge runs with " + value.dump() + " (shards and merge need the same settings)");
+                                ", this merge runs with " + value.dump() +
+                                " (shards and merge need the same settings)");
         dirs.push_back(dir);
     }
     if (!missing.empty())

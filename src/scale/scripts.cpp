@@ -44,10 +44,11 @@ std::string array_script(const Job& job, const std::vector<int>& tasks) {
     if (!names_threads(job.args)) cmd += " -t \"${SLURM_CPUS_PER_TASK:-1}\"";
     cmd += reproduce ? " --shard auto --out " + quote(job.out) : " --shard auto --out \"$d/shards/shard-$i.stats\"";
     const std::string what =
-        reproduce ? "computes reproduce's shard I of {n} into\n# OUT/shards/shard-I-of-{n}/ (resuming from its step files "
-                    "when rerun)"
-                  : "scans shard I of {n} into\n# shards/shard-I.stats (resuming from shards/shard-I.stats.ckpt when "
-                    "rerun)";
+        reproduce
+            ? "computes reproduce's shard I of {n} into\n# OUT/shards/shard-I-of-{n}/ (resuming from its step files "
+              "when rerun)"
+            : "scans shard I of {n} into\n# shards/shard-I.stats (resuming from shards/shard-I.stats.ckpt when "
+              "rerun)";
     return fmt::format(
         R"SH(#!/bin/bash
 # Written by critdim slurm {kind}: task I of this array {what} and records its
@@ -73,8 +74,7 @@ exit $rc
         fmt::arg("n", job.n_tasks), fmt::arg("kind", job.kind),
         fmt::arg("what", fmt::format(fmt::runtime(what), fmt::arg("n", job.n_tasks))),
         fmt::arg("sbatch", sbatch_lines(job, "critdim-" + job.kind, job.dir + "/logs/task-%a.log")),
-        fmt::arg("list", list),
-        fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
+        fmt::arg("list", list), fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
         fmt::arg("workdir", quote(job.workdir)), fmt::arg("cmd", cmd));
 }
 

@@ -20,7 +20,6 @@ std::string first_line(const std::string& path) {
     return text.substr(0, text.find('\n'));
 }
 
-
 }  // namespace
 
 const char* task_state_name(TaskState s) {
@@ -88,9 +87,8 @@ void check_shards_complete(const Job& job) {
     std::string missing;
     for (const TaskStatus& t : st.tasks)
         if (t.state != TaskState::done)
-            missing += (missing.empty() ? "" : ", ") + job.shard_name(t.task) + " (task " +
-                       std::to_string(t.task) + " " + task_state_name(t.state) +
-                       (t.detail.empty() ? "" : ": " + t.detail) + ")";
+            missing += (missing.empty() ? "" : ", ") + job.shard_name(t.task) + " (task " + std::to_string(t.task) +
+                       " " + task_state_name(t.state) + (t.detail.empty() ? "" : ": " + t.detail) + ")";
     if (!missing.empty())
         throw_input(job.dir, "cannot merge: missing shards " + missing +
                                  "; see `critdim slurm status` and `critdim slurm resubmit`");

@@ -215,7 +215,8 @@ TEST(SlurmJob, ReproduceArrayScriptRunWithSlurmVariablesMergesToOneProcessRun) {
     const JobStatus before = job_status(job);
     EXPECT_EQ(before.count(TaskState::done), 3);
     EXPECT_FALSE(before.merged);
-    for (int i = 0; i < 3; ++i) EXPECT_TRUE(fs::exists(dir + "/out/shards/shard-" + std::to_string(i) + "-of-3/shard.json"));
+    for (int i = 0; i < 3; ++i)
+        EXPECT_TRUE(fs::exists(dir + "/out/shards/shard-" + std::to_string(i) + "-of-3/shard.json"));
     EXPECT_FALSE(fs::exists(dir + "/out/steps")) << "shards write only into their own folders";
 
     // Task 1 "killed": its finish mark and one step file gone, as if it stopped mid-run.
@@ -227,8 +228,9 @@ TEST(SlurmJob, ReproduceArrayScriptRunWithSlurmVariablesMergesToOneProcessRun) {
     EXPECT_EQ(job_status(job).tasks[1].state, TaskState::running);
     const auto refused = test::run_critdim({"slurm", "merge", job.dir});
     EXPECT_EQ(refused.exit_code, 3);
-    EXPECT_NE(refused.err.find(job.dir + ": cannot merge: missing shards shards/shard-1-of-3 (task 1 running: job 77_1)"),
-              std::string::npos)
+    EXPECT_NE(
+        refused.err.find(job.dir + ": cannot merge: missing shards shards/shard-1-of-3 (task 1 running: job 77_1)"),
+        std::string::npos)
         << refused.err;
     // reproduce --merge by hand names it too.
     std::vector<std::string> by_hand = {"reproduce"};

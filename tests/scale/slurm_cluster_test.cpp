@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -219,8 +219,8 @@ TEST(SlurmCluster, ReproduceOverThreeTasksEqualsOneProcess) {
         std::sort(v.begin(), v.end());
         return v.empty() ? 0.0 : v[v.size() / 2];
     };
-    std::printf("[ measure  ] reduced reproduce, 3-task array + merge: median %.1f s wall over %d runs", median(array_walls),
-                repeat);
+    std::printf("[ measure  ] reduced reproduce, 3-task array + merge: median %.1f s wall over %d runs",
+                median(array_walls), repeat);
     if (!one_walls.empty()) std::printf("; one process: median %.1f s", median(one_walls));
     std::printf("\n");
 }
