@@ -335,6 +335,9 @@ ReproduceSummary Runner::run() {
                         ": needs 0 <= I < N");
         // A shard's own folder: concurrent shards on a shared filesystem never write the same file.
         o_.out_dir = reproduce_shard_dir(o_.out_dir, o_.shard, o_.n_shards);
+        // Finished means this run finished: a rerun takes the mark away until it ends.
+        std::error_code ec;
+        fs::remove(o_.out_dir + "/" + kReproduceShardDone, ec);
     }
     if (o_.advbench_chunk < 1) throw_usage("--advbench-chunk must be positive");
     for (const char* sub : {"", "/steps", "/scan", "/prompts"}) {

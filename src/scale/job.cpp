@@ -40,7 +40,7 @@ std::optional<std::pair<std::string, std::pair<size_t, size_t>>> find_option(con
 }  // namespace
 
 std::string Job::shard_path(int task) const {
-    if (kind == "reproduce") return out + "/" + shard_name(task) + "/shard.json";
+    if (kind == "reproduce") return out + "/" + shard_name(task) + "/shard.json";  // eval::kReproduceShardDone
     return dir + "/" + shard_name(task);
 }
 
