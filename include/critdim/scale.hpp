@@ -111,8 +111,9 @@ const char* task_state_name(TaskState s);
 struct TaskStatus {
     int task = 0;
     TaskState state = TaskState::pending;
-    std::string detail;      // failed: the reason the script recorded; running: the job id
-    int64_t docs_done = -1;  // running with a checkpoint: documents counted so far
+    std::string detail;       // failed: the reason the script recorded; running: the job id
+    int64_t docs_done = -1;   // running with a checkpoint: documents counted so far
+    int64_t steps_done = -1;  // a running reproduce task: step files written so far
 };
 
 struct JobStatus {

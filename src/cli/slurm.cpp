@@ -101,6 +101,7 @@ void register_slurm_status(CLI::App& parent) {
             for (const auto& t : st.tasks) {
                 tasks.push_back({{"task", t.task}, {"state", scale::task_state_name(t.state)}, {"detail", t.detail}});
                 if (t.docs_done >= 0) tasks.back()["docs_done"] = t.docs_done;
+                if (t.steps_done >= 0) tasks.back()["steps_done"] = t.steps_done;
             }
             nlohmann::json counts;
             for (auto s : {scale::TaskState::pending, scale::TaskState::running, scale::TaskState::done,
@@ -119,6 +120,7 @@ void register_slurm_status(CLI::App& parent) {
             std::printf("  task %d: %s", t.task, scale::task_state_name(t.state));
             if (!t.detail.empty()) std::printf(" (%s)", t.detail.c_str());
             if (t.docs_done >= 0) std::printf(", %lld documents so far", static_cast<long long>(t.docs_done));
+            if (t.steps_done >= 0) std::printf(", %lld steps so far", static_cast<long long>(t.steps_done));
             std::printf("\n");
         }
     });

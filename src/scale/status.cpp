@@ -60,7 +60,11 @@ JobStatus job_status(const Job& job) {
             t.state = TaskState::running;
             const std::string started = first_line(job.status_path(i, "started"));
             t.detail = "job " + started.substr(0, started.find(' '));
-            if (job.kind == "scan" && fs::exists(shard + ".ckpt", ec)) {
+            if (job.kind == "reproduce") {
+                t.steps_done = 0;
+                const fs::path steps = fs::path(shard).parent_path() / "steps";
+                for (const auto& e : fs::directory_iterator(steps, ec)) t.steps_done += e.path().extension() == ".json";
+            } else if (fs::exists(shard + ".ckpt", ec)) {
                 try {
                     t.docs_done = analysis::Stats::read(shard + ".ckpt").header.docs_done;
                 } catch (const Error&) {  // being replaced right now: no count this time

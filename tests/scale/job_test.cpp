@@ -226,6 +226,14 @@ TEST(SlurmJob, ReproduceArrayScriptRunWithSlurmVariablesMergesToOneProcessRun) {
     fs::remove(shard1 + "/shard.json");
     fs::remove(shard1 + "/steps/" + mark["steps"][0].get<std::string>() + ".json");
     EXPECT_EQ(job_status(job).tasks[1].state, TaskState::running);
+    EXPECT_EQ(job_status(job).tasks[1].steps_done, static_cast<int64_t>(mark["steps"].size()) - 1);
+    const auto status = test::run_critdim({"slurm", "status", job.dir});
+    EXPECT_NE(status.out.find("3 tasks: 2 done, 1 running, 0 failed, 0 pending; not merged"), std::string::npos)
+        << status.out;
+    EXPECT_NE(
+        status.out.find("task 1: running (job 77_1), " + std::to_string(mark["steps"].size() - 1) + " steps so far"),
+        std::string::npos)
+        << status.out;
     const auto refused = test::run_critdim({"slurm", "merge", job.dir});
     EXPECT_EQ(refused.exit_code, 3);
     EXPECT_NE(
