@@ -133,7 +133,7 @@ void check_shards_complete(const Job& job);
 // Scan jobs: merges every shard in task order into job.out (after check_shards_complete).
 void merge_shards(const Job& job);
 // Reproduce jobs: the command the merge runs, `critdim reproduce ARGS --out OUT --merge` (from
-// job.workdir).
-std::vector<std::string> reproduce_merge_command(const Job& job);
+// job.workdir), with `-t threads` (the merge job's SLURM_CPUS_PER_TASK) unless ARGS name threads.
+std::vector<std::string> reproduce_merge_command(const Job& job, const std::string& threads);
 
 }  // namespace critdim::scale

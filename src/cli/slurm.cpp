@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -158,7 +159,8 @@ void register_slurm_merge(CLI::App& parent) {
             scale::check_shards_complete(job);
             if (chdir(job.workdir.c_str()) != 0)
                 throw_io(job.workdir, std::string("cannot enter the job's working folder: ") + std::strerror(errno));
-            const std::vector<std::string> argv = scale::reproduce_merge_command(job);
+            const char* cpus = std::getenv("SLURM_CPUS_PER_TASK");
+            const std::vector<std::string> argv = scale::reproduce_merge_command(job, cpus ? cpus : "");
             std::vector<char*> cargv;
             for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
             cargv.push_back(nullptr);

@@ -79,17 +79,28 @@ exit $rc
 }
 
 std::string merge_script(const Job& job) {
+    // A scan's merge adds files; reproduce's also generates (the jailbreak evaluations at the
+    // chosen alphas), so it gets a task's CPUs.
     return fmt::format(
         R"SH(#!/bin/bash
 # Written by critdim slurm {kind}: merges the {n} shards into the result once every task succeeded.
-{sbatch}#SBATCH --cpus-per-task=1
+{sbatch}#SBATCH --cpus-per-task={cpus}
 cd {workdir} || exit 1
 exec {critdim} slurm merge {dir}
 )SH",
         fmt::arg("n", job.n_tasks), fmt::arg("kind", job.kind),
         fmt::arg("sbatch", sbatch_lines(job, "critdim-merge", job.dir + "/logs/merge.log")),
+        fmt::arg("cpus", job.kind == "reproduce" ? job.sbatch.cpus_per_task : 1),
         fmt::arg("workdir", quote(job.workdir)), fmt::arg("critdim", quote(job.critdim)),
         fmt::arg("dir", quote(job.dir)));
+}
+
+std::vector<std::string> reproduce_merge_command(const Job& job, const std::string& threads) {
+    std::vector<std::string> argv = {job.critdim, "reproduce"};
+    argv.insert(argv.end(), job.args.begin(), job.args.end());
+    if (!threads.empty() && !names_threads(job.args)) argv.insert(argv.end(), {"-t", threads});
+    argv.insert(argv.end(), {"--out", job.out, "--merge"});
+    return argv;
 }
 
 }  // namespace critdim::scale

@@ -98,13 +98,6 @@ void check_shards_complete(const Job& job) {
                                  "; see `critdim slurm status` and `critdim slurm resubmit`");
 }
 
-std::vector<std::string> reproduce_merge_command(const Job& job) {
-    std::vector<std::string> argv = {job.critdim, "reproduce"};
-    argv.insert(argv.end(), job.args.begin(), job.args.end());
-    argv.insert(argv.end(), {"--out", job.out, "--merge"});
-    return argv;
-}
-
 void merge_shards(const Job& job) {
     if (job.kind != "scan") throw_usage(job.dir + ": a " + job.kind + " job merges with reproduce --merge");
     check_shards_complete(job);

@@ -166,7 +166,8 @@ std::vector<std::string> slurm_reproduce(const std::string& out, std::vector<std
 
 TEST(SlurmJob, ReproduceDryRunPrintsTheScriptsAndWritesNothing) {
     const std::string dir = test::temp_dir("slurm-rp-dry");
-    const auto r = test::run_critdim(slurm_reproduce(dir + "/out", {"--dry-run", "--time", "2:00:00", "--mem", "2G"}));
+    const auto r = test::run_critdim(
+        slurm_reproduce(dir + "/out", {"--dry-run", "--time", "2:00:00", "--mem", "2G", "--cpus-per-task", "2"}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const std::string& line : std::vector<std::string>{
              "# ---- " + dir + "/out.slurm/array.sh", "#SBATCH --job-name=critdim-reproduce",
@@ -176,8 +177,20 @@ TEST(SlurmJob, ReproduceDryRunPrintsTheScriptsAndWritesNothing) {
              "# ---- " + dir + "/out.slurm/merge.sh (sbatch --dependency=afterok:ARRAY_JOB)",
              "#SBATCH --output=" + dir + "/out.slurm/logs/merge.log", "slurm merge '" + dir + "/out.slurm'"})
         EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\n" << r.out;
+    // The merge generates too (the jailbreak evaluations at the chosen alphas): a task's CPUs.
+    const std::string merge_sh = r.out.substr(r.out.find("merge.sh (sbatch"));
+    EXPECT_NE(merge_sh.find("#SBATCH --cpus-per-task=2\n"), std::string::npos) << merge_sh;
     EXPECT_FALSE(fs::exists(dir + "/out.slurm")) << "a dry run writes nothing";
     EXPECT_FALSE(fs::exists(dir + "/out"));
+    // The merge job's command: the job's arguments, its CPUs as threads unless they name -t.
+    const Job job = make_reproduce_job("", {"m.gguf", "--data", "d", "--out", dir + "/o2"}, 3, {}, "/bin/critdim");
+    EXPECT_EQ(reproduce_merge_command(job, "4"),
+              (std::vector<std::string>{"/bin/critdim", "reproduce", "m.gguf", "--data", "d", "-t", "4", "--out",
+                                        dir + "/o2", "--merge"}));
+    const Job with_t = make_reproduce_job("", {"m.gguf", "-t", "1", "--out", dir + "/o3"}, 3, {}, "/bin/critdim");
+    EXPECT_EQ(
+        reproduce_merge_command(with_t, "4"),
+        (std::vector<std::string>{"/bin/critdim", "reproduce", "m.gguf", "-t", "1", "--out", dir + "/o3", "--merge"}));
 
     auto bad = test::run_critdim(slurm_reproduce(dir + "/o", {"--dry-run", "--merge"}));
     EXPECT_EQ(bad.exit_code, 2);
