@@ -225,5 +225,45 @@ TEST(SlurmCluster, ReproduceOverThreeTasksEqualsOneProcess) {
     std::printf("\n");
 }
 
+// A reproduce task cancelled with scancel before it could finish (right after submission), then
+// resubmitted alone: the new array keeps its index, the new merge job merges, and the result
+// still equals one process's. (A task killed mid-run resumes from its step files:
+// SlurmJob.ReproduceArrayScriptRunWithSlurmVariablesMergesToOneProcessRun.)
+TEST(SlurmCluster, CancelledReproduceTaskIsResubmittedToTheSameResult) {
+    cluster();
+    const nlohmann::json& one = test::reduced_reproduce_reference();
+    const std::string dir = test::temp_dir("slurm-reproduce-cancel");
+    std::vector<std::string> a = {"slurm", "reproduce", "--nodes", "3", "--json"};
+    for (const auto& s : test::reduced_reproduce_args()) a.push_back(s);
+    a.insert(a.end(), {"--out", dir + "/out"});
+    const auto r = test::run_critdim(a);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json sub = nlohmann::json::parse(r.out);
+    const std::string array = sub["array_job"];
+    std::string out;
+    ASSERT_EQ(test::shell("scancel " + array + "_2", &out), 0) << out;
+    const Job job = Job::load(sub["dir"]);
+    // Tasks 0 and 1 finish; task 2 is gone from the queue (cancelled pending, or while starting).
+    ASSERT_TRUE(wait_for(
+        job,
+        [&](const JobStatus& s) {
+            if (s.count(TaskState::done) < 2) return false;
+            std::string q;
+            test::shell("squeue -h -r -o %i -j " + array + " 2>/dev/null", &q);
+            return q.find(array + "_2") == std::string::npos;
+        },
+        600));
+    EXPECT_NE(job_status(job).tasks[2].state, TaskState::done);
+    EXPECT_FALSE(fs::exists(dir + "/out/results.json")) << "the merge job must not run after a cancelled task";
+
+    const auto re = test::run_critdim({"slurm", "resubmit", job.dir, "--all-unfinished", "--json"});
+    ASSERT_EQ(re.exit_code, 0) << re.err;
+    EXPECT_EQ(nlohmann::json::parse(re.out)["tasks"], nlohmann::json::array({2}));
+    ASSERT_TRUE(wait_for(
+        job, [](const JobStatus& s) { return s.merged; }, 600));
+    EXPECT_EQ(Job::load(job.dir).submissions.size(), 2u);
+    test::expect_same_results(one, nlohmann::json::parse(read_text_file(dir + "/out/results.json")));
+}
+
 }  // namespace
 }  // namespace critdim::scale
