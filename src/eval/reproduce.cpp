@@ -486,7 +486,9 @@ ReproduceSummary Runner::run() {
     }
     const double est_ablate_one = static_cast<double>(evaluate_tokens) * sec_per_token;
     est += (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
-    est_total_ = est;
+    // A shard repeats the scans and does about 1/N of the rest: its progress and ETA say so.
+    const double est_scans = est_scan * (jailbreak ? 1.5 : 1.0), share = sharded() ? 1.0 / o_.n_shards : 1.0;
+    est_total_ = est_scans + (est - est_scans) * share;
     note(std::to_string(subjects.size()) + " subjects x " + std::to_string(o_.questions) + " questions (" +
          std::to_string(n_identify) + " identify / " + std::to_string(n_evaluate) + " evaluate, " + scoring +
          " scoring), " + std::to_string(o_.alphas.size()) + " alphas x " + std::to_string(ks.size()) + " k x " +
@@ -513,9 +515,12 @@ ReproduceSummary Runner::run() {
                                 3 * (n_chunks(harm_eval) + n_chunks(safe_eval))
                           : 0) +
                (jailbreak && !reference_tokens.empty() ? 2 : 0);
-    if (sharded())
-        note("shard " + std::to_string(o_.shard) + "/" + std::to_string(o_.n_shards) + " computes its share of the " +
-             std::to_string(n_steps_) + "+ steps into " + o_.out_dir);
+    if (sharded()) {
+        note("shard " + std::to_string(o_.shard) + "/" + std::to_string(o_.n_shards) + " computes about 1/" +
+             std::to_string(o_.n_shards) + " of the " + std::to_string(n_steps_) + "+ steps into " + o_.out_dir +
+             " (estimate " + duration_text(est_total_) + ")");
+        n_steps_ = (n_steps_ + o_.n_shards - 1) / o_.n_shards;
+    }
 
     // ---- identification: scans of each subject's identification questions (and the jailbreak sets).
     {
@@ -810,11 +815,11 @@ ReproduceSummary Runner::run() {
         add(zero_dims, by_mag[static_cast<size_t>(i)]);
     for (const auto& d : critical_dims)
         for (int64_t x : d) add(zero_dims, x);
-    n_steps_ += static_cast<int64_t>(zero_dims.size() + rank_dims.size());
+    n_steps_ += static_cast<int64_t>(std::ceil(static_cast<double>(zero_dims.size() + rank_dims.size()) * share));
     {
         // The guess of how many dims the masking ablates is now a count.
         const double ablate_now = static_cast<double>(zero_dims.size() + rank_dims.size()) * est_ablate_one;
-        est_total_ += ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
+        est_total_ += (ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one) * share;
         const double scale = est_run_ > 0 ? sec_run_ / est_run_ : 1.0;
         note("masking: " + std::to_string(zero_dims.size()) + " dims zeroed, " + std::to_string(rank_dims.size()) +
              " mean-ablated; remaining estimate " + duration_text(std::max(0.0, est_total_ - est_done_) * scale));
