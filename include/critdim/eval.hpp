@@ -318,6 +318,9 @@ struct ReproduceOptions {
     int64_t advbench = 100;         // harmful prompts evaluated
     int64_t advbench_identify = 0;  // harmful prompts to identify (0: as many as advbench)
     int64_t max_tokens = 256;       // greedy tokens per jailbreak prompt
+    // Prompts per jailbreak step (the unit a shard owns); a multiple of the generation group
+    // (min(n_seq, 8)) gives the same completions as one list.
+    int64_t advbench_chunk = 16;
     std::string rule = kDefaultRefusalRule;
     int64_t ppl_chunks = 4;  // reference-text chunks for perplexity and KL
     int64_t n_ctx = 0;       // 0: the model's training context
@@ -329,6 +332,13 @@ struct ReproduceOptions {
     int n_threads = 0;
     bool progress = false;
     bool estimate_only = false;
+    // --shard I/N (n_shards > 0): compute only this shard's steps (MMLU subjects, AdvBench prompt
+    // chunks, coherence and ablation steps, dealt round-robin in protocol order) into
+    // OUT/shards/shard-I-of-N/ and mark it finished with its shard.json; no results.json.
+    int shard = 0, n_shards = 0;
+    // --merge: first gather every finished shard's steps into OUT/steps (refusing an incomplete
+    // or mismatched set), then run as usual: the result equals one process's.
+    bool merge = false;
 };
 
 struct ReproduceSummary {
@@ -337,8 +347,15 @@ struct ReproduceSummary {
     std::string results_path, report_path;
 };
 
-// Prints the estimate and progress to stderr; writes OUT/results.json and OUT/report.html.
+// Prints the estimate and progress to stderr; writes OUT/results.json and OUT/report.html
+// (sharded: OUT/shards/shard-I-of-N/shard.json, results_path names it).
 ReproduceSummary reproduce(const ReproduceOptions& options);
+// The folder of shard I of N under OUT, and the file that marks it finished.
+std::string reproduce_shard_dir(const std::string& out_dir, int shard, int n_shards);
+inline constexpr const char* kReproduceShardDone = "shard.json";
+// Top-level results.json fields that hold wall-clock measurements, not results: a merged run
+// differs from one process's only in these (docs/eval.md).
+const std::vector<std::string>& reproduce_timing_fields();
 // The self-contained HTML report (inline SVG plots, no network) of a results.json text.
 std::string reproduce_report_html(const std::string& results_json);
 

@@ -1,4 +1,4 @@
-// critdim scale: running scans as ordinary batch-scheduler workloads (../shared/DESIGN.md,
+// critdim scale: running scans and reproduce as ordinary batch-scheduler workloads (../shared/DESIGN.md,
 // "Scale beyond one machine"). Nothing here coordinates work itself: a task takes its shard
 // from the scheduler's environment, `critdim slurm` writes and submits plain Slurm array jobs
 // plus a merge job, and everything about a job's state is read back from files on disk.
@@ -6,7 +6,8 @@
 // A job folder (docs/scale-out.md):
 //   job.json            what was asked (command, arguments, tasks, output) and every submission
 //   array.sh, merge.sh  the batch scripts, as submitted
-//   shards/shard-I.stats (and shard-I.stats.ckpt while task I runs)
+//   shards/shard-I.stats (and shard-I.stats.ckpt while task I runs)   scan jobs
+//   (reproduce jobs: OUT/shards/shard-I-of-N/, finished when its shard.json is there)
 //   status/task-I.started, status/task-I.failed   written by the array script
 //   logs/task-I.log, logs/merge.log
 #pragma once
@@ -53,17 +54,19 @@ struct Submission {
 
 struct Job {
     int format_version = 1;
-    std::string kind = "scan";
+    std::string kind = "scan";      // or "reproduce"
     std::string dir;                // absolute job folder
     std::string critdim;            // absolute path of the critdim executable the tasks run
     std::string workdir;            // the tasks' working folder (where the job was made), for relative paths
-    std::vector<std::string> args;  // the scan arguments, without --out and --shard
-    std::string out;                // absolute path of the merged result
+    std::vector<std::string> args;  // the command's arguments, without --out and --shard
+    std::string out;                // absolute path of the merged result (reproduce: its folder)
     int n_tasks = 0;
     SbatchOptions sbatch;
     std::vector<Submission> submissions;
 
-    std::string shard_path(int task) const;                     // dir/shards/shard-I.stats
+    std::string shard_path(int task) const;  // dir/shards/shard-I.stats; reproduce: OUT/shards/shard-I-of-N/shard.json
+    std::string shard_name(int task) const;  // for messages: shards/shard-I.stats, shards/shard-I-of-N
+    std::string result_path() const;         // out; reproduce: OUT/results.json
     std::string status_path(int task, const char* what) const;  // dir/status/task-I.<what>
 
     static Job load(const std::string& dir);  // dir/job.json, checked field by field
@@ -74,6 +77,11 @@ struct Job {
 // must not name --shard. The folder is created (an existing job.json is refused).
 Job make_scan_job(const std::string& dir, const std::vector<std::string>& scan_args, int n_tasks,
                   const SbatchOptions& sbatch, const std::string& critdim_path);
+
+// The same for `critdim reproduce ARGS` (ARGS name --out, the result folder, and neither --shard
+// nor --merge): task I computes OUT/shards/shard-I-of-N, the merge job `reproduce --merge`.
+Job make_reproduce_job(const std::string& dir, const std::vector<std::string>& reproduce_args, int n_tasks,
+                       const SbatchOptions& sbatch, const std::string& critdim_path);
 
 // The batch scripts. `tasks` are the array indices (all for a first submission).
 std::string array_script(const Job& job, const std::vector<int>& tasks);
@@ -103,8 +111,9 @@ const char* task_state_name(TaskState s);
 struct TaskStatus {
     int task = 0;
     TaskState state = TaskState::pending;
-    std::string detail;      // failed: the reason the script recorded; running: the job id
-    int64_t docs_done = -1;  // running with a checkpoint: documents counted so far
+    std::string detail;       // failed: the reason the script recorded; running: the job id
+    int64_t docs_done = -1;   // running with a checkpoint: documents counted so far
+    int64_t steps_done = -1;  // a running reproduce task: step files written so far
 };
 
 struct JobStatus {
@@ -119,8 +128,12 @@ JobStatus job_status(const Job& job);
 // whose job is gone.
 std::vector<int> tasks_to_resubmit(const JobStatus& status, bool include_unfinished);
 
-// Merges every shard in task order into job.out; refuses (input error) an incomplete set,
-// naming each missing or unfinished shard.
+// Refuses (input error) an incomplete set of shards, naming each missing or unfinished one.
+void check_shards_complete(const Job& job);
+// Scan jobs: merges every shard in task order into job.out (after check_shards_complete).
 void merge_shards(const Job& job);
+// Reproduce jobs: the command the merge runs, `critdim reproduce ARGS --out OUT --merge` (from
+// job.workdir), with `-t threads` (the merge job's SLURM_CPUS_PER_TASK) unless ARGS name threads.
+std::vector<std::string> reproduce_merge_command(const Job& job, const std::string& threads);
 
 }  // namespace critdim::scale

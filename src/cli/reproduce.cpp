@@ -3,10 +3,12 @@
 // skips every finished step. Writes OUT/results.json and OUT/report.html.
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "critdim/eval.hpp"
+#include "critdim/scale.hpp"
 
 namespace fs = std::filesystem;
 
@@ -28,6 +30,7 @@ void register_reproduce(CLI::App& app) {
         app.add_subcommand("reproduce", "the paper's protocol end to end: MMLU steering, AdvBench, masking, report");
     static eval::ReproduceOptions o;
     static std::string data;
+    static std::string shard;
     static bool no_jailbreak = false, no_reference = false;
     cmd->add_option("model", o.model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
     cmd->add_option("--data", data,
@@ -73,6 +76,10 @@ void register_reproduce(CLI::App& app) {
     cmd->add_option("--max-tokens", o.max_tokens, "greedy tokens per jailbreak prompt")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 16));
+    cmd->add_option("--advbench-chunk", o.advbench_chunk,
+                    "prompts per jailbreak step (the unit a shard owns; a multiple of 8 leaves results as one list)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     cmd->add_option("--rule", o.rule, "refusal list")->capture_default_str();
     cmd->add_option("--ppl-chunks", o.ppl_chunks, "reference-text chunks for perplexity and KL")->capture_default_str();
     cmd->add_option("--ranks", o.ranks, "magnitude ranks of the masking table")->delimiter(',')->capture_default_str();
@@ -85,6 +92,12 @@ void register_reproduce(CLI::App& app) {
     cmd->add_flag("--no-jailbreak", no_jailbreak, "skip the AdvBench part");
     cmd->add_flag("--no-reference", no_reference, "skip perplexity and KL");
     cmd->add_flag("--estimate", o.estimate_only, "print the run-time estimate and stop");
+    cmd->add_option("--shard", shard,
+                    "I/N: compute only shard I of N into OUT/shards/shard-I-of-N (auto: from SLURM_ARRAY_TASK_ID or "
+                    "JOB_COMPLETION_INDEX, docs/scale-out.md)");
+    cmd->add_flag("--merge", o.merge,
+                  "gather every finished shard under OUT/shards into OUT/steps, then assemble (same settings as the "
+                  "shards)");
     add_threads_option(cmd, o.n_threads);
     cmd->callback([] {
         if (o.mmlu_dir.empty()) {
@@ -100,10 +113,12 @@ void register_reproduce(CLI::App& app) {
         if (!no_jailbreak && o.harmful.empty())
             log("critdim: note: no harmful set (--harmful or DATA/harmful/advbench/harmful_behaviors.csv): no "
                 "jailbreak part");
+        if (!shard.empty()) std::tie(o.shard, o.n_shards) = scale::parse_shard_option(shard);
         o.progress = true;
         const eval::ReproduceSummary s = eval::reproduce(o);
         if (o.estimate_only) return;
-        std::printf("%s\n%s\n", s.results_path.c_str(), s.report_path.c_str());
+        std::printf("%s\n", s.results_path.c_str());
+        if (!s.report_path.empty()) std::printf("%s\n", s.report_path.c_str());
         std::fprintf(stderr, "critdim: reproduce: %lld steps run, %lld skipped, %.1f s\n",
                      static_cast<long long>(s.steps_run), static_cast<long long>(s.steps_skipped), s.seconds);
     });

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "critdim/eval.hpp"
@@ -151,6 +152,63 @@ struct SubjectData {
     int64_t identify_tokens = 0, evaluate_tokens = 0;  // per scoring pass
 };
 
+// A prompt list cut into steps of `size` prompts: [begin, end) ranges.
+std::vector<std::pair<size_t, size_t>> chunks_of(size_t n, int64_t size) {
+    std::vector<std::pair<size_t, size_t>> c;
+    for (size_t b = 0; b < n; b += static_cast<size_t>(size))
+        c.emplace_back(b, std::min(n, b + static_cast<size_t>(size)));
+    return c;
+}
+
+std::string alpha_tag(double a) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ".a%g", a);
+    return buf;
+}
+
+// Judged completions of a prompt list, summed over its chunk steps.
+struct Judged {
+    int64_t n = 0, refused = 0;
+    json examples = json::array();  // the first three completions
+    bool complete = true;           // false: some chunk is another shard's
+    void add(const json& c) {
+        n += c["n"].get<int64_t>(), refused += c["refused"].get<int64_t>();
+        for (const json& e : c["examples"])
+            if (examples.size() < 3) examples.push_back(e);
+    }
+    double asr() const { return n ? 1.0 - static_cast<double>(refused) / static_cast<double>(n) : 0.0; }
+    double refusal() const { return n ? static_cast<double>(refused) / static_cast<double>(n) : 0.0; }
+};
+
+// The settings a shard's steps depend on: shards and their merge must agree on all of them.
+json options_json(const ReproduceOptions& o) {
+    return {{"model", o.model_path},
+            {"mmlu", o.mmlu_dir},
+            {"harmful", o.harmful},
+            {"harmless", o.harmless},
+            {"reference", o.reference},
+            {"subjects", o.subjects},
+            {"questions", o.questions},
+            {"identify_share", o.identify_share},
+            {"seed", o.seed},
+            {"alphas", o.alphas},
+            {"k", o.k},
+            {"gap", o.gap},
+            {"layers", o.layers},
+            {"advbench", o.advbench},
+            {"advbench_identify", o.advbench_identify},
+            {"max_tokens", o.max_tokens},
+            {"advbench_chunk", o.advbench_chunk},
+            {"rule", o.rule},
+            {"ppl_chunks", o.ppl_chunks},
+            {"n_ctx", o.n_ctx},
+            {"ranks", o.ranks},
+            {"ablate_top", o.ablate_top},
+            {"chat_mmlu", o.chat_mcq},
+            {"chat_template", o.chat_template},
+            {"n_seq", o.n_seq}};
+}
+
 class Runner {
 public:
     explicit Runner(const ReproduceOptions& o) : o_(o) {}
@@ -158,10 +216,18 @@ public:
 
 private:
     json step(const std::string& name, double est_seconds, const std::function<json()>& fn);
+    // Sharded: whether this process owns the next unit of work (every process counts the same
+    // units in the same order); unsharded: always.
+    bool take_unit() { return !sharded() || unit_++ % o_.n_shards == o_.shard; }
+    bool sharded() const { return o_.n_shards > 0; }
+    // One step per chunk of `set` judged at (plan, alpha); a shard computes only the chunks it
+    // owns (shardable) or none (not shardable: the merge does them).
+    Judged judged_chunks(const std::string& name, const std::vector<Instruction>& set, const steer::Plan* plan,
+                         double alpha, double est_per_prompt, bool shardable);
+    void gather_shards();
+    ReproduceSummary finish_shard(ReproduceSummary summary);
     void scan_prompts(const std::string& name, const std::vector<std::string>& texts, bool chat);
     double score_accuracy(const std::vector<McqQuestion>& qs, const steer::Plan* plan, double alpha);
-    json generation_rates(const std::vector<Instruction>& harm, const std::vector<Instruction>& safe,
-                          const steer::Plan* plan, double alpha);
 
     ReproduceOptions o_;
     std::unique_ptr<model::Model> model_;
@@ -175,11 +241,14 @@ private:
     Clock::time_point t0_;
     double est_total_ = 0.0, est_done_ = 0.0, est_run_ = 0.0, sec_run_ = 0.0;
     int64_t n_steps_ = 0, step_i_ = 0, steps_run_ = 0, steps_skipped_ = 0;
+    int64_t unit_ = 0;                   // units of work counted so far (sharding)
+    std::vector<std::string> my_steps_;  // the steps this shard owns
 };
 
 json Runner::step(const std::string& name, double est, const std::function<json()>& fn) {
     const std::string path = o_.out_dir + "/steps/" + name + ".json";
     ++step_i_;
+    my_steps_.push_back(name);
     std::error_code ec;
     if (fs::exists(path, ec)) {
         ++steps_skipped_;
@@ -232,30 +301,45 @@ double Runner::score_accuracy(const std::vector<McqQuestion>& qs, const steer::P
     return static_cast<double>(correct_of(qs, sc)) / static_cast<double>(qs.size());
 }
 
-json Runner::generation_rates(const std::vector<Instruction>& harm, const std::vector<Instruction>& safe,
-                              const steer::Plan* plan, double alpha) {
-    const Attached steering(*model_, plan, alpha, gen_->context());
-    json j = json::object();
-    if (!harm.empty()) {
-        const JailbreakResult r = run_jailbreak(*gen_, harm, *judge_);
-        j["asr"] = r.attack_success_rate;
-        j["n"] = r.n;
-        j["examples"] = json::array();
-        for (size_t i = 0; i < std::min<size_t>(3, r.completions.size()); ++i)
-            j["examples"].push_back({{"prompt", r.completions[i].prompt},
-                                     {"response", r.completions[i].response},
-                                     {"refused", r.completions[i].refused}});
+Judged Runner::judged_chunks(const std::string& name, const std::vector<Instruction>& set, const steer::Plan* plan,
+                             double alpha, double est_per_prompt, bool shardable) {
+    Judged total;
+    for (const auto& [b, e] : chunks_of(set.size(), o_.advbench_chunk)) {
+        if (shardable ? !take_unit() : sharded()) {
+            total.complete = false;
+            continue;
+        }
+        const std::string chunk_name = name + ".p" + std::to_string(b) + "-" + std::to_string(e);
+        total.add(step(chunk_name, est_per_prompt * static_cast<double>(e - b), [&] {
+            const Attached steering(*model_, plan, alpha, gen_->context());
+            const std::vector<Instruction> part(set.begin() + static_cast<std::ptrdiff_t>(b),
+                                                set.begin() + static_cast<std::ptrdiff_t>(e));
+            const JailbreakResult r = run_jailbreak(*gen_, part, *judge_);
+            json examples = json::array();
+            for (size_t i = 0; i < std::min<size_t>(3, r.completions.size()); ++i)
+                examples.push_back({{"prompt", r.completions[i].prompt},
+                                    {"response", r.completions[i].response},
+                                    {"refused", r.completions[i].refused}});
+            return json{{"n", r.n}, {"refused", r.n_refused}, {"examples", examples}};
+        }));
     }
-    if (!safe.empty()) {
-        const JailbreakResult r = run_jailbreak(*gen_, safe, *judge_);
-        j["harmless_refusal"] = r.refusal_rate;
-        j["harmless_n"] = r.n;
-    }
-    return j;
+    return total;
 }
 
 ReproduceSummary Runner::run() {
     t0_ = Clock::now();
+    if (sharded()) {
+        if (o_.merge) throw_usage("--shard and --merge: a shard cannot merge; merge once every shard is finished");
+        if (o_.shard < 0 || o_.shard >= o_.n_shards)
+            throw_usage("--shard " + std::to_string(o_.shard) + "/" + std::to_string(o_.n_shards) +
+                        ": needs 0 <= I < N");
+        // A shard's own folder: concurrent shards on a shared filesystem never write the same file.
+        o_.out_dir = reproduce_shard_dir(o_.out_dir, o_.shard, o_.n_shards);
+        // Finished means this run finished: a rerun takes the mark away until it ends.
+        std::error_code ec;
+        fs::remove(o_.out_dir + "/" + kReproduceShardDone, ec);
+    }
+    if (o_.advbench_chunk < 1) throw_usage("--advbench-chunk must be positive");
     for (const char* sub : {"", "/steps", "/scan", "/prompts"}) {
         std::error_code ec;
         fs::create_directories(o_.out_dir + sub, ec);
@@ -263,6 +347,7 @@ ReproduceSummary Runner::run() {
     }
     if (o_.identify_share <= 0.0 || o_.identify_share >= 1.0) throw_usage("--identify must be between 0 and 1");
     if (o_.questions < 2) throw_usage("--questions must be at least 2 (one to identify, one to evaluate)");
+    if (o_.merge && !o_.estimate_only) gather_shards();
     model_ = model::Model::load(o_.model_path);
     tok_ = tokenizer::Tokenizer::from_gguf(model_->file());
     judge_ = std::make_unique<RefusalJudge>(refusal_rule(o_.rule));
@@ -401,7 +486,9 @@ ReproduceSummary Runner::run() {
     }
     const double est_ablate_one = static_cast<double>(evaluate_tokens) * sec_per_token;
     est += (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
-    est_total_ = est;
+    // A shard repeats the scans and does about 1/N of the rest: its progress and ETA say so.
+    const double est_scans = est_scan * (jailbreak ? 1.5 : 1.0), share = sharded() ? 1.0 / o_.n_shards : 1.0;
+    est_total_ = est_scans + (est - est_scans) * share;
     note(std::to_string(subjects.size()) + " subjects x " + std::to_string(o_.questions) + " questions (" +
          std::to_string(n_identify) + " identify / " + std::to_string(n_evaluate) + " evaluate, " + scoring +
          " scoring), " + std::to_string(o_.alphas.size()) + " alphas x " + std::to_string(ks.size()) + " k x " +
@@ -418,8 +505,22 @@ ReproduceSummary Runner::run() {
     ReproduceSummary summary;
     summary.estimate_seconds = est;
     if (o_.estimate_only) return summary;
-    n_steps_ = static_cast<int64_t>(subjects.size()) * static_cast<int64_t>(choices.size() * (1 + ks.size())) + 1 +
-               (jailbreak ? 3 : 0) + (jailbreak && !reference_tokens.empty() ? 2 : 0);
+    const auto n_chunks = [&](const std::vector<Instruction>& v) {
+        return static_cast<int64_t>(chunks_of(v.size(), o_.advbench_chunk).size());
+    };
+    // per subject its baseline and sweep; the jailbreak's chunks at alpha 0, at every alpha per
+    // method and at each method's chosen alpha; the coherence curves (the masking adds its own)
+    n_steps_ = static_cast<int64_t>(subjects.size()) * static_cast<int64_t>(1 + choices.size() * (1 + ks.size())) +
+               (jailbreak ? n_chunks(harm_id) * (1 + 2 * static_cast<int64_t>(o_.alphas.size())) +
+                                3 * (n_chunks(harm_eval) + n_chunks(safe_eval))
+                          : 0) +
+               (jailbreak && !reference_tokens.empty() ? 2 : 0);
+    if (sharded()) {
+        note("shard " + std::to_string(o_.shard) + "/" + std::to_string(o_.n_shards) + " computes about 1/" +
+             std::to_string(o_.n_shards) + " of the " + std::to_string(n_steps_) + "+ steps into " + o_.out_dir +
+             " (estimate " + duration_text(est_total_) + ")");
+        n_steps_ = (n_steps_ + o_.n_shards - 1) / o_.n_shards;
+    }
 
     // ---- identification: scans of each subject's identification questions (and the jailbreak sets).
     {
@@ -471,24 +572,27 @@ ReproduceSummary Runner::run() {
     const std::vector<std::vector<int64_t>>& critical_dims = critical_by_k[0];
 
     // ---- MMLU: baseline, then per subject and method the identification curve and the evaluation.
-    const json baseline = step("mmlu_baseline", est_baseline, [&] {
-        json j = json::object();
-        for (const SubjectData& s : subjects) {
+    // The accuracy without steering, one step per subject (its sweep needs it).
+    auto subject_baseline = [&](const SubjectData& s) {
+        const double est_s = static_cast<double>(s.identify_tokens + s.evaluate_tokens) * sec_per_token;
+        return step("mmlu_baseline." + s.name, est_s, [&] {
             scorer_->prepare(s.identify);
             const int64_t ci = correct_of(s.identify, scorer_->score());
             scorer_->prepare(s.evaluate);
             const int64_t ce = correct_of(s.evaluate, scorer_->score());
-            j[s.name] = {{"identify", accuracy_json(ci, static_cast<int64_t>(s.identify.size()))},
-                         {"evaluate", accuracy_json(ce, static_cast<int64_t>(s.evaluate.size()))}};
-        }
-        return j;
-    });
+            return json{{"identify", accuracy_json(ci, static_cast<int64_t>(s.identify.size()))},
+                        {"evaluate", accuracy_json(ce, static_cast<int64_t>(s.evaluate.size()))}};
+        });
+    };
+    json baseline = json::object();
     json subject_rows = json::array();
     int64_t wins_cds = 0, wins_whole = 0, ties = 0;
     double sum_base = 0, sum_whole = 0, sum_cds = 0;
     std::vector<std::pair<std::string, json>> combos;  // "method|k|layers" -> means over subjects
     for (size_t si = 0; si < subjects.size(); ++si) {
         const SubjectData& s = subjects[si];
+        if (!take_unit()) continue;  // another shard's subject
+        baseline[s.name] = subject_baseline(s);
         // The other subjects pooled into one file, the vector's negative side.
         const std::string pos = o_.out_dir + "/scan/mmlu." + s.name + ".stats";
         const std::string rest = o_.out_dir + "/scan/rest." + s.name + ".stats";
@@ -616,14 +720,18 @@ ReproduceSummary Runner::run() {
             return (method == "cds" ? ".k" + std::to_string(ks[0]) : std::string()) + "." + choices[0].tag();
         };
         const steer::Plan cds = jb_dims.empty() ? whole : vector_plan(harmless_path, harmful_path, &jb_dims, layers);
-        const json base = step("jailbreak_baseline", est_jb_base, [&] {
-            json id = generation_rates(harm_id, {}, nullptr, 0.0),
-                 ev = generation_rates(harm_eval, safe_eval, nullptr, 0.0);
-            return json{{"identify_asr", id["asr"]},
-                        {"evaluate_asr", ev["asr"]},
-                        {"harmless_refusal", ev.value("harmless_refusal", 0.0)},
-                        {"examples", ev["examples"]}};
-        });
+        // Every list is judged in chunks of --advbench-chunk prompts, one step each: the unit a
+        // shard owns. A method's evaluation at its chosen alpha needs every identification chunk,
+        // so no shard computes it: the merge (or one process) does.
+        const double per_prompt = gen_seconds(1);
+        const Judged base_id = judged_chunks("jailbreak.baseline.identify", harm_id, nullptr, 0.0, per_prompt, true);
+        const Judged base_ev = judged_chunks("jailbreak.baseline.evaluate", harm_eval, nullptr, 0.0, per_prompt, true);
+        const Judged base_safe =
+            judged_chunks("jailbreak.baseline.harmless", safe_eval, nullptr, 0.0, per_prompt, true);
+        const json base = {{"identify_asr", base_id.asr()},
+                           {"evaluate_asr", base_ev.asr()},
+                           {"harmless_refusal", base_safe.refusal()},
+                           {"examples", base_ev.examples}};
         jb = {{"rule", judge_->rule().name},
               {"chat", chat_jb_},
               {"critical_dims", jb_dims},
@@ -634,24 +742,34 @@ ReproduceSummary Runner::run() {
               {"n_harmless", safe_eval.size()},
               {"baseline", base}};
         for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
-            const char* method = mt.name;
-            const steer::Plan* plan = mt.plan;
-            jb[method] = step(std::string("jailbreak.") + method + tag_of(method), est_jb_method, [&] {
-                json curve = json::array();
-                curve.push_back({{"alpha", 0.0}, {"asr", base["identify_asr"]}});
-                for (double a : o_.alphas)
-                    curve.push_back({{"alpha", a}, {"asr", generation_rates(harm_id, {}, plan, a)["asr"]}});
-                const double chosen = best_alpha(curve, "asr");
-                const json ev =
-                    chosen == 0.0 ? json{{"asr", base["evaluate_asr"]}, {"harmless_refusal", base["harmless_refusal"]}}
-                                  : generation_rates(harm_eval, safe_eval, plan, chosen);
-                return json{{"curve", curve},
-                            {"alpha", chosen},
-                            {"norm", l2(*plan)},
-                            {"evaluate_asr", ev["asr"]},
-                            {"harmless_refusal", ev.value("harmless_refusal", 0.0)},
-                            {"examples", ev.value("examples", json::array())}};
-            });
+            const std::string name = std::string("jailbreak.") + mt.name + tag_of(mt.name);
+            json curve = json::array();
+            curve.push_back({{"alpha", 0.0}, {"asr", base["identify_asr"]}});
+            bool complete = base_id.complete;
+            for (double a : o_.alphas) {
+                const Judged id =
+                    judged_chunks(name + ".identify" + alpha_tag(a), harm_id, mt.plan, a, per_prompt, true);
+                curve.push_back({{"alpha", a}, {"asr", id.asr()}});
+                complete = complete && id.complete;
+            }
+            if (!complete) continue;  // a shard: the rest is the merge's
+            const double chosen = best_alpha(curve, "asr");
+            json ev = {{"asr", base["evaluate_asr"]},
+                       {"harmless_refusal", base["harmless_refusal"]},
+                       {"examples", json::array()}};
+            if (chosen != 0.0) {
+                const Judged harm = judged_chunks(name + ".evaluate" + alpha_tag(chosen), harm_eval, mt.plan, chosen,
+                                                  per_prompt, false);
+                const Judged safe = judged_chunks(name + ".harmless" + alpha_tag(chosen), safe_eval, mt.plan, chosen,
+                                                  per_prompt, false);
+                ev = {{"asr", harm.asr()}, {"harmless_refusal", safe.refusal()}, {"examples", harm.examples}};
+            }
+            jb[mt.name] = {{"curve", curve},
+                           {"alpha", chosen},
+                           {"norm", l2(*mt.plan)},
+                           {"evaluate_asr", ev["asr"]},
+                           {"harmless_refusal", ev["harmless_refusal"]},
+                           {"examples", ev["examples"]}};
         }
         if (!reference_tokens.empty()) {
             model::Context ctx(
@@ -660,6 +778,7 @@ ReproduceSummary Runner::run() {
             for (const Method& mt : {Method{"whole", &whole}, Method{"cds", &cds}}) {
                 const char* method = mt.name;
                 const steer::Plan* plan = mt.plan;
+                if (!take_unit()) continue;
                 coherence[method] = step(std::string("coherence.") + method + tag_of(method), est_coh, [&] {
                     json curve = json::array();
                     for (double a : o_.alphas) {
@@ -674,9 +793,10 @@ ReproduceSummary Runner::run() {
                     return json{{"curve", curve}};
                 });
             }
-            coherence["baseline_ppl"] = coherence["whole"]["curve"].empty()
-                                            ? 0.0
-                                            : coherence["whole"]["curve"][0]["baseline_ppl"].get<double>();
+            if (!sharded())
+                coherence["baseline_ppl"] = coherence["whole"]["curve"].empty()
+                                                ? 0.0
+                                                : coherence["whole"]["curve"][0]["baseline_ppl"].get<double>();
         }
     }
 
@@ -695,11 +815,11 @@ ReproduceSummary Runner::run() {
         add(zero_dims, by_mag[static_cast<size_t>(i)]);
     for (const auto& d : critical_dims)
         for (int64_t x : d) add(zero_dims, x);
-    n_steps_ += static_cast<int64_t>(zero_dims.size() + rank_dims.size());
+    n_steps_ += static_cast<int64_t>(std::ceil(static_cast<double>(zero_dims.size() + rank_dims.size()) * share));
     {
         // The guess of how many dims the masking ablates is now a count.
         const double ablate_now = static_cast<double>(zero_dims.size() + rank_dims.size()) * est_ablate_one;
-        est_total_ += ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one;
+        est_total_ += (ablate_now - (n_ablate_guess + static_cast<double>(n_ranks)) * est_ablate_one) * share;
         const double scale = est_run_ > 0 ? sec_run_ / est_run_ : 1.0;
         note("masking: " + std::to_string(zero_dims.size()) + " dims zeroed, " + std::to_string(rank_dims.size()) +
              " mean-ablated; remaining estimate " + duration_text(std::max(0.0, est_total_ - est_done_) * scale));
@@ -708,6 +828,7 @@ ReproduceSummary Runner::run() {
     for (const char* mode : {"zero", "mean"}) {
         const std::vector<int64_t>& dims = std::string(mode) == "zero" ? zero_dims : rank_dims;
         for (int64_t dim : dims) {
+            if (!take_unit()) continue;
             per_dim[std::string(mode) + "." + std::to_string(dim)] =
                 step("ablate." + std::string(mode) + "." + std::to_string(dim), est_ablate_one, [&] {
                     const steer::Plan plan =
@@ -726,6 +847,7 @@ ReproduceSummary Runner::run() {
                 });
         }
     }
+    if (sharded()) return finish_shard(summary);
     int64_t base_correct = 0, base_n = 0;
     for (const SubjectData& s : subjects) {
         base_correct += baseline[s.name]["evaluate"]["correct"].get<int64_t>();
@@ -804,6 +926,7 @@ ReproduceSummary Runner::run() {
         {"advbench", harm_eval.size()},
         {"advbench_identify", harm_id.size()},
         {"max_tokens", o_.max_tokens},
+        {"advbench_chunk", o_.advbench_chunk},
         {"rule", judge_->rule().name},
         {"ppl_chunks", o_.ppl_chunks},
         {"ranks", o_.ranks},
@@ -841,8 +964,100 @@ ReproduceSummary Runner::run() {
     return summary;
 }
 
+// The shard's record that it finished: which shard, its settings and the steps it owns.
+ReproduceSummary Runner::finish_shard(ReproduceSummary summary) {
+    const json done = {
+        {"format", "critdim-reproduce-shard"}, {"version", 1},      {"shard", o_.shard}, {"n_shards", o_.n_shards},
+        {"options", options_json(o_)},         {"steps", my_steps_}};
+    summary.results_path = o_.out_dir + "/" + kReproduceShardDone;
+    write_file_atomic(summary.results_path, done.dump(1) + "\n");
+    summary.seconds = seconds_since(t0_);
+    summary.steps_run = steps_run_, summary.steps_skipped = steps_skipped_;
+    return summary;
+}
+
+// OUT/shards/shard-I-of-N: every shard of one N finished with the same settings, their steps
+// (and shard 0's scans, the same in every shard) linked into OUT.
+void Runner::gather_shards() {
+    const std::string root = o_.out_dir + "/shards";
+    std::error_code ec;
+    std::map<int, std::vector<std::string>> by_n;  // N -> shard folders found
+    if (fs::is_directory(root, ec))
+        for (const auto& e : fs::directory_iterator(root, ec)) {
+            int i = 0, n = 0;
+            char tail = 0;
+            const std::string name = e.path().filename().string();
+            if (e.is_directory() && std::sscanf(name.c_str(), "shard-%d-of-%d%c", &i, &n, &tail) == 2)
+                by_n[n].push_back(name);
+        }
+    if (by_n.empty()) throw_input(root, "--merge: no shard folders (shard-I-of-N) to merge");
+    if (by_n.size() > 1) {
+        std::string ns;
+        for (const auto& [n, v] : by_n) ns += (ns.empty() ? "" : ", ") + std::to_string(n);
+        throw_input(root, "--merge: shards of different counts N (" + ns + "); remove the stale ones");
+    }
+    const int n = by_n.begin()->first;
+    const json want = options_json(o_);
+    std::string missing;
+    std::vector<std::string> dirs;
+    for (int i = 0; i < n; ++i) {
+        const std::string dir = reproduce_shard_dir(o_.out_dir, i, n);
+        const std::string done = dir + "/" + kReproduceShardDone;
+        const std::string rel = "shard-" + std::to_string(i) + "-of-" + std::to_string(n);
+        if (!fs::is_directory(dir, ec)) {
+            missing += (missing.empty() ? "" : ", ") + rel + " (not started)";
+            continue;
+        }
+        if (!fs::exists(done, ec)) {
+            missing += (missing.empty() ? "" : ", ") + rel + " (unfinished: no " + kReproduceShardDone + ")";
+            continue;
+        }
+        json j;
+        try {
+            j = json::parse(read_text_file(done));
+        } catch (const json::exception& e) {
+            throw_input(done, std::string("not valid JSON: ") + e.what());
+        }
+        if (!j.is_object() || j.value("format", "") != "critdim-reproduce-shard" || !j.contains("options"))
+            throw_input(done, "not a critdim reproduce shard record");
+        for (const auto& [key, value] : want.items())
+            if (j["options"].value(key, json()) != value)
+                throw Error(ErrorKind::mismatch, done,
+                            "options." + key + " is " + j["options"].value(key, json()).dump() +
+                                ", this merge runs with " + value.dump() +
+                                " (shards and merge need the same settings)");
+        dirs.push_back(dir);
+    }
+    if (!missing.empty())
+        throw_input(root, "cannot merge: missing shards " + missing + " (of " + std::to_string(n) + ")");
+    // Hard links where the filesystem allows (no copy, and a link appears whole), else a copy.
+    auto link = [](const fs::path& from, const fs::path& to) {
+        std::error_code e;
+        if (fs::exists(to, e)) return;
+        fs::create_hard_link(from, to, e);
+        if (e) write_file_atomic(to.string(), read_text_file(from.string()));
+    };
+    for (const std::string& dir : dirs)
+        for (const auto& e : fs::directory_iterator(dir + "/steps"))
+            if (e.path().extension() == ".json") link(e.path(), fs::path(o_.out_dir) / "steps" / e.path().filename());
+    for (const char* sub : {"scan", "prompts"})
+        for (const auto& e : fs::directory_iterator(dirs[0] + "/" + sub))
+            if (e.path().extension() == ".stats" || e.path().extension() == ".json")
+                link(e.path(), fs::path(o_.out_dir) / sub / e.path().filename());
+    note("merging " + std::to_string(n) + " shards from " + root);
+}
+
 }  // namespace
 
 ReproduceSummary reproduce(const ReproduceOptions& options) { return Runner(options).run(); }
+
+std::string reproduce_shard_dir(const std::string& out_dir, int shard, int n_shards) {
+    return out_dir + "/shards/shard-" + std::to_string(shard) + "-of-" + std::to_string(n_shards);
+}
+
+const std::vector<std::string>& reproduce_timing_fields() {
+    static const std::vector<std::string> fields = {"estimate_seconds", "seconds", "steps"};
+    return fields;
+}
 
 }  // namespace critdim::eval

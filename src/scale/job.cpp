@@ -1,5 +1,6 @@
 // The job folder's record, job.json: written when a job is made and at every submission, read
 // by status, resubmit and merge (so none of them needs the scheduler).
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,7 @@ std::optional<std::pair<std::string, std::pair<size_t, size_t>>> find_option(con
                                                                              const std::string& name) {
     for (size_t i = 0; i < args.size(); ++i) {
         if (args[i] == name) {
-            if (i + 1 >= args.size()) throw_usage("scan arguments: " + name + " needs a value");
+            if (i + 1 >= args.size()) throw_usage("arguments: " + name + " needs a value");
             return std::pair{args[i + 1], std::pair{i, i + 2}};
         }
         if (args[i].rfind(name + "=", 0) == 0) return std::pair{args[i].substr(name.size() + 1), std::pair{i, i + 1}};
@@ -38,7 +39,17 @@ std::optional<std::pair<std::string, std::pair<size_t, size_t>>> find_option(con
 
 }  // namespace
 
-std::string Job::shard_path(int task) const { return dir + "/shards/shard-" + std::to_string(task) + ".stats"; }
+std::string Job::shard_path(int task) const {
+    if (kind == "reproduce") return out + "/" + shard_name(task) + "/shard.json";  // eval::kReproduceShardDone
+    return dir + "/" + shard_name(task);
+}
+
+std::string Job::shard_name(int task) const {
+    if (kind == "reproduce") return "shards/shard-" + std::to_string(task) + "-of-" + std::to_string(n_tasks);
+    return "shards/shard-" + std::to_string(task) + ".stats";
+}
+
+std::string Job::result_path() const { return kind == "reproduce" ? out + "/results.json" : out; }
 
 std::string Job::status_path(int task, const char* what) const {
     return dir + "/status/task-" + std::to_string(task) + "." + what;
@@ -84,7 +95,8 @@ Job Job::load(const std::string& dir_) {
         throw_input(path, "job file version " + std::to_string(job.format_version) + " is not supported (only 1)");
     job.dir = fs::absolute(dir_).lexically_normal().string();
     job.kind = field<std::string>(j, "kind", path);
-    if (job.kind != "scan") throw_input(path, "field 'kind': '" + job.kind + "' is not supported (only scan)");
+    if (job.kind != "scan" && job.kind != "reproduce")
+        throw_input(path, "field 'kind': '" + job.kind + "' is not supported (scan or reproduce)");
     job.critdim = field<std::string>(j, "critdim", path);
     job.workdir = field<std::string>(j, "workdir", path);
     job.args = field<std::vector<std::string>>(j, "args", path);
@@ -113,16 +125,21 @@ Job Job::load(const std::string& dir_) {
     return job;
 }
 
-Job make_scan_job(const std::string& dir, const std::vector<std::string>& scan_args, int n_tasks,
-                  const SbatchOptions& sbatch, const std::string& critdim_path) {
+namespace {
+
+Job make_job(const std::string& kind, const std::string& dir, const std::vector<std::string>& args, int n_tasks,
+             const SbatchOptions& sbatch, const std::string& critdim_path) {
     if (n_tasks < 1 || n_tasks > 10000) throw_usage("--nodes: " + std::to_string(n_tasks) + " is not 1..10000");
     if (sbatch.cpus_per_task < 1) throw_usage("--cpus-per-task must be positive");
     Job job;
-    job.args = scan_args;
+    job.kind = kind;
+    job.args = args;
     const auto out = find_option(job.args, "--out");
-    if (!out) throw_usage("scan arguments: --out (the merged result) is required");
+    if (!out) throw_usage(kind + " arguments: --out (the merged result) is required");
     if (find_option(job.args, "--shard"))
-        throw_usage("scan arguments: --shard is chosen per task by critdim slurm; leave it out");
+        throw_usage(kind + " arguments: --shard is chosen per task by critdim slurm; leave it out");
+    if (kind == "reproduce" && std::find(job.args.begin(), job.args.end(), "--merge") != job.args.end())
+        throw_usage("reproduce arguments: --merge is what the merge job runs; leave it out");
     job.args.erase(job.args.begin() + static_cast<std::ptrdiff_t>(out->second.first),
                    job.args.begin() + static_cast<std::ptrdiff_t>(out->second.second));
     job.out = fs::absolute(out->first).lexically_normal().string();
@@ -136,6 +153,18 @@ Job make_scan_job(const std::string& dir, const std::vector<std::string>& scan_a
                     " already holds a job (job.json); use `critdim slurm status` / `resubmit` on it, or "
                     "choose another --dir");
     return job;
+}
+
+}  // namespace
+
+Job make_scan_job(const std::string& dir, const std::vector<std::string>& scan_args, int n_tasks,
+                  const SbatchOptions& sbatch, const std::string& critdim_path) {
+    return make_job("scan", dir, scan_args, n_tasks, sbatch, critdim_path);
+}
+
+Job make_reproduce_job(const std::string& dir, const std::vector<std::string>& reproduce_args, int n_tasks,
+                       const SbatchOptions& sbatch, const std::string& critdim_path) {
+    return make_job("reproduce", dir, reproduce_args, n_tasks, sbatch, critdim_path);
 }
 
 }  // namespace critdim::scale

@@ -1,5 +1,6 @@
 // The batch scripts critdim slurm submits: an array whose task I scans shard I of N (resuming
-// from its checkpoint when rerun), and a merge job. Both are plain bash with #SBATCH lines, so
+// from its checkpoint when rerun) or computes reproduce's shard I of N (resuming from its step
+// files), and a merge job. Both are plain bash with #SBATCH lines, so
 // a user can read, keep and resubmit them by hand.
 #include <fmt/format.h>
 
@@ -37,14 +38,20 @@ bool names_threads(const std::vector<std::string>& args) {
 std::string array_script(const Job& job, const std::vector<int>& tasks) {
     std::string list;
     for (int t : tasks) list += (list.empty() ? "" : ",") + std::to_string(t);
-    std::string cmd = quote(job.critdim) + " scan";
+    const bool reproduce = job.kind == "reproduce";
+    std::string cmd = quote(job.critdim) + " " + job.kind;
     for (const std::string& a : job.args) cmd += " " + quote(a);
     if (!names_threads(job.args)) cmd += " -t \"${SLURM_CPUS_PER_TASK:-1}\"";
-    cmd += " --shard auto --out \"$d/shards/shard-$i.stats\"";
+    cmd += reproduce ? " --shard auto --out " + quote(job.out) : " --shard auto --out \"$d/shards/shard-$i.stats\"";
+    const std::string what =
+        reproduce
+            ? "computes reproduce's shard I of {n} into\n# OUT/shards/shard-I-of-{n}/ (resuming from its step files "
+              "when rerun)"
+            : "scans shard I of {n} into\n# shards/shard-I.stats (resuming from shards/shard-I.stats.ckpt when "
+              "rerun)";
     return fmt::format(
         R"SH(#!/bin/bash
-# Written by critdim slurm scan: task I of this array scans shard I of {n} into
-# shards/shard-I.stats (resuming from shards/shard-I.stats.ckpt when rerun) and records its
+# Written by critdim slurm {kind}: task I of this array {what} and records its
 # state in status/ for `critdim slurm status`.
 {sbatch}#SBATCH --array={list}
 #SBATCH --cpus-per-task={cpus}
@@ -64,23 +71,36 @@ rc=$?
 [ $rc -eq 0 ] || echo "exit code $rc (log: $d/logs/task-$i.log)" > "$d/status/task-$i.failed"
 exit $rc
 )SH",
-        fmt::arg("n", job.n_tasks),
-        fmt::arg("sbatch", sbatch_lines(job, "critdim-scan", job.dir + "/logs/task-%a.log")), fmt::arg("list", list),
-        fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
+        fmt::arg("n", job.n_tasks), fmt::arg("kind", job.kind),
+        fmt::arg("what", fmt::format(fmt::runtime(what), fmt::arg("n", job.n_tasks))),
+        fmt::arg("sbatch", sbatch_lines(job, "critdim-" + job.kind, job.dir + "/logs/task-%a.log")),
+        fmt::arg("list", list), fmt::arg("cpus", job.sbatch.cpus_per_task), fmt::arg("dir", quote(job.dir)),
         fmt::arg("workdir", quote(job.workdir)), fmt::arg("cmd", cmd));
 }
 
 std::string merge_script(const Job& job) {
+    // A scan's merge adds files; reproduce's also generates (the jailbreak evaluations at the
+    // chosen alphas), so it gets a task's CPUs.
     return fmt::format(
         R"SH(#!/bin/bash
-# Written by critdim slurm scan: merges the {n} shards into the result once every task succeeded.
-{sbatch}#SBATCH --cpus-per-task=1
+# Written by critdim slurm {kind}: merges the {n} shards into the result once every task succeeded.
+{sbatch}#SBATCH --cpus-per-task={cpus}
 cd {workdir} || exit 1
 exec {critdim} slurm merge {dir}
 )SH",
-        fmt::arg("n", job.n_tasks), fmt::arg("sbatch", sbatch_lines(job, "critdim-merge", job.dir + "/logs/merge.log")),
+        fmt::arg("n", job.n_tasks), fmt::arg("kind", job.kind),
+        fmt::arg("sbatch", sbatch_lines(job, "critdim-merge", job.dir + "/logs/merge.log")),
+        fmt::arg("cpus", job.kind == "reproduce" ? job.sbatch.cpus_per_task : 1),
         fmt::arg("workdir", quote(job.workdir)), fmt::arg("critdim", quote(job.critdim)),
         fmt::arg("dir", quote(job.dir)));
+}
+
+std::vector<std::string> reproduce_merge_command(const Job& job, const std::string& threads) {
+    std::vector<std::string> argv = {job.critdim, "reproduce"};
+    argv.insert(argv.end(), job.args.begin(), job.args.end());
+    if (!threads.empty() && !names_threads(job.args)) argv.insert(argv.end(), {"-t", threads});
+    argv.insert(argv.end(), {"--out", job.out, "--merge"});
+    return argv;
 }
 
 }  // namespace critdim::scale

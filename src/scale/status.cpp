@@ -20,10 +20,6 @@ std::string first_line(const std::string& path) {
     return text.substr(0, text.find('\n'));
 }
 
-std::string relative_to(const std::string& path, const std::string& dir) {
-    return fs::path(path).lexically_relative(dir).string();
-}
-
 }  // namespace
 
 const char* task_state_name(TaskState s) {
@@ -64,7 +60,11 @@ JobStatus job_status(const Job& job) {
             t.state = TaskState::running;
             const std::string started = first_line(job.status_path(i, "started"));
             t.detail = "job " + started.substr(0, started.find(' '));
-            if (fs::exists(shard + ".ckpt", ec)) {
+            if (job.kind == "reproduce") {
+                t.steps_done = 0;
+                const fs::path steps = fs::path(shard).parent_path() / "steps";
+                for (const auto& e : fs::directory_iterator(steps, ec)) t.steps_done += e.path().extension() == ".json";
+            } else if (fs::exists(shard + ".ckpt", ec)) {
                 try {
                     t.docs_done = analysis::Stats::read(shard + ".ckpt").header.docs_done;
                 } catch (const Error&) {  // being replaced right now: no count this time
@@ -74,8 +74,8 @@ JobStatus job_status(const Job& job) {
         st.tasks.push_back(t);
     }
     std::error_code ec;
-    st.merged = st.count(TaskState::done) == job.n_tasks && fs::exists(job.out, ec) &&
-                fs::last_write_time(job.out, ec) >= newest_shard;
+    st.merged = st.count(TaskState::done) == job.n_tasks && fs::exists(job.result_path(), ec) &&
+                fs::last_write_time(job.result_path(), ec) >= newest_shard;
     return st;
 }
 
@@ -86,17 +86,21 @@ std::vector<int> tasks_to_resubmit(const JobStatus& status, bool include_unfinis
     return tasks;
 }
 
-void merge_shards(const Job& job) {
+void check_shards_complete(const Job& job) {
     const JobStatus st = job_status(job);
     std::string missing;
     for (const TaskStatus& t : st.tasks)
         if (t.state != TaskState::done)
-            missing += (missing.empty() ? "" : ", ") + relative_to(job.shard_path(t.task), job.dir) + " (task " +
-                       std::to_string(t.task) + " " + task_state_name(t.state) +
-                       (t.detail.empty() ? "" : ": " + t.detail) + ")";
+            missing += (missing.empty() ? "" : ", ") + job.shard_name(t.task) + " (task " + std::to_string(t.task) +
+                       " " + task_state_name(t.state) + (t.detail.empty() ? "" : ": " + t.detail) + ")";
     if (!missing.empty())
         throw_input(job.dir, "cannot merge: missing shards " + missing +
                                  "; see `critdim slurm status` and `critdim slurm resubmit`");
+}
+
+void merge_shards(const Job& job) {
+    if (job.kind != "scan") throw_usage(job.dir + ": a " + job.kind + " job merges with reproduce --merge");
+    check_shards_complete(job);
     analysis::Stats merged;
     for (int i = 0; i < job.n_tasks; ++i) {
         const std::string path = job.shard_path(i);

@@ -125,7 +125,8 @@ TEST(EvalReproduce, CiSizedRunHasEveryDocumentedField) {
     EXPECT_EQ(r.results["jailbreak"]["k"], 2);
     EXPECT_EQ(r.results["jailbreak"]["layers"], nlohmann::json({2, 2}));
     EXPECT_TRUE(fs::exists(r.out + "/critical.k1.json"));
-    EXPECT_TRUE(fs::exists(r.out + "/steps/jailbreak.cds.k2.L2-2.json"));
+    EXPECT_TRUE(fs::exists(r.out + "/steps/jailbreak.cds.k2.L2-2.identify.a4.p0-8.json"));
+    EXPECT_TRUE(fs::exists(r.out + "/steps/mmlu_baseline.anatomy.json"));
 }
 
 // Every (k, layers) combination is run, and each method's choice is the best on the

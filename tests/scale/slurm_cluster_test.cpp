@@ -1,10 +1,13 @@
 // critdim slurm on a real single-node Slurm (local_slurm.cpp): a 4-task scan array plus its
 // merge job equals one process; a task cancelled mid-run with scancel and resubmitted resumes
-// from its checkpoint and the merged result is still identical.
+// from its checkpoint and the merged result is still identical; reproduce in its reduced
+// setting over 3 tasks equals one process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -178,6 +181,88 @@ TEST(SlurmCluster, CancelledTaskIsResubmittedAndResumesToTheSameResult) {
     test::shell("cat '" + job.dir + "/logs/task-1.log'", &log);
     EXPECT_NE(log.find("(resumed)"), std::string::npos) << "task 1 should resume from its checkpoint:\n" << log;
     expect_equals_references(dir + "/out.stats");
+}
+
+// The Proof for reproduce: submitted over 3 tasks plus the merge job, the merged results.json
+// equals one process's (timing fields aside). CRITDIM_SLURM_REPEAT=R submits it R times and
+// prints the median wall time next to one process's (docs/scale-out.md).
+TEST(SlurmCluster, ReproduceOverThreeTasksEqualsOneProcess) {
+    cluster();
+    const nlohmann::json& one = test::reduced_reproduce_reference();
+    const char* repeat_env = std::getenv("CRITDIM_SLURM_REPEAT");
+    const int repeat = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+    std::vector<double> array_walls, one_walls;
+    for (int run = 0; run < repeat; ++run) {
+        const std::string dir = test::temp_dir("slurm-reproduce");
+        std::vector<std::string> a = {"slurm", "reproduce", "--nodes", "3", "--json"};
+        for (const auto& s : test::reduced_reproduce_args()) a.push_back(s);
+        a.insert(a.end(), {"--out", dir + "/out"});
+        const auto t0 = Clock::now();
+        const auto r = test::run_critdim(a);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const Job job = Job::load(nlohmann::json::parse(r.out)["dir"]);
+        EXPECT_EQ(job.kind, "reproduce");
+        ASSERT_TRUE(wait_for(
+            job, [](const JobStatus& s) { return s.merged; }, 600));
+        array_walls.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        test::expect_same_results(one, nlohmann::json::parse(read_text_file(dir + "/out/results.json")));
+        if (repeat > 1) {  // one process on the same machine, for the comparison
+            std::vector<std::string> b = {"reproduce"};
+            for (const auto& s : test::reduced_reproduce_args()) b.push_back(s);
+            b.insert(b.end(), {"--out", dir + "/one"});
+            const auto t1 = Clock::now();
+            EXPECT_EQ(test::run_critdim(b).exit_code, 0);
+            one_walls.push_back(std::chrono::duration<double>(Clock::now() - t1).count());
+        }
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
+    };
+    std::printf("[ measure  ] reduced reproduce, 3-task array + merge: median %.1f s wall over %d runs",
+                median(array_walls), repeat);
+    if (!one_walls.empty()) std::printf("; one process: median %.1f s", median(one_walls));
+    std::printf("\n");
+}
+
+// A reproduce task cancelled with scancel before it could finish (right after submission), then
+// resubmitted alone: the new array keeps its index, the new merge job merges, and the result
+// still equals one process's. (A task killed mid-run resumes from its step files:
+// SlurmJob.ReproduceArrayScriptRunWithSlurmVariablesMergesToOneProcessRun.)
+TEST(SlurmCluster, CancelledReproduceTaskIsResubmittedToTheSameResult) {
+    cluster();
+    const nlohmann::json& one = test::reduced_reproduce_reference();
+    const std::string dir = test::temp_dir("slurm-reproduce-cancel");
+    std::vector<std::string> a = {"slurm", "reproduce", "--nodes", "3", "--json"};
+    for (const auto& s : test::reduced_reproduce_args()) a.push_back(s);
+    a.insert(a.end(), {"--out", dir + "/out"});
+    const auto r = test::run_critdim(a);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json sub = nlohmann::json::parse(r.out);
+    const std::string array = sub["array_job"];
+    std::string out;
+    ASSERT_EQ(test::shell("scancel " + array + "_2", &out), 0) << out;
+    const Job job = Job::load(sub["dir"]);
+    // Tasks 0 and 1 finish; task 2 is gone from the queue (cancelled pending, or while starting).
+    ASSERT_TRUE(wait_for(
+        job,
+        [&](const JobStatus& s) {
+            if (s.count(TaskState::done) < 2) return false;
+            std::string q;
+            test::shell("squeue -h -r -o %i -j " + array + " 2>/dev/null", &q);
+            return q.find(array + "_2") == std::string::npos;
+        },
+        600));
+    EXPECT_NE(job_status(job).tasks[2].state, TaskState::done);
+    EXPECT_FALSE(fs::exists(dir + "/out/results.json")) << "the merge job must not run after a cancelled task";
+
+    const auto re = test::run_critdim({"slurm", "resubmit", job.dir, "--all-unfinished", "--json"});
+    ASSERT_EQ(re.exit_code, 0) << re.err;
+    EXPECT_EQ(nlohmann::json::parse(re.out)["tasks"], nlohmann::json::array({2}));
+    ASSERT_TRUE(wait_for(
+        job, [](const JobStatus& s) { return s.merged; }, 600));
+    EXPECT_EQ(Job::load(job.dir).submissions.size(), 2u);
+    test::expect_same_results(one, nlohmann::json::parse(read_text_file(dir + "/out/results.json")));
 }
 
 }  // namespace
