@@ -9,6 +9,7 @@
 
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "critdim/kernels.hpp"
@@ -78,6 +79,36 @@ void bench_activations(benchmark::State& state, TensorType weight, int64_t n, in
         benchmark::Counter(static_cast<double>(src.size()) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The memory bandwidth a plain read reaches: state.range(0) threads each sum their slice of a
+// 512 MiB buffer (far beyond the caches), started and joined inside every iteration (a few
+// microseconds against tens of milliseconds). Generation's ceiling is this figure divided by
+// the model's bytes; bench/model_table.py reports tokens/s as a share of it, from the same run.
+void bench_memory_read(benchmark::State& state) {
+    static const std::vector<uint64_t> buffer = [] {
+        std::vector<uint64_t> b((size_t{512} << 20) / 8);
+        for (size_t i = 0; i < b.size(); ++i) b[i] = i;
+        return b;
+    }();
+    const auto n_threads = static_cast<size_t>(state.range(0));
+    const size_t slice = buffer.size() / n_threads;
+    std::vector<uint64_t> sums(n_threads);
+    auto sum_slice = [&](size_t t) {
+        const uint64_t* p = buffer.data() + slice * t;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i + 4 <= slice; i += 4) s0 += p[i], s1 += p[i + 1], s2 += p[i + 2], s3 += p[i + 3];
+        sums[t] = s0 + s1 + s2 + s3;
+    };
+    for (auto _ : state) {
+        std::vector<std::thread> threads;
+        for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(sum_slice, t);
+        sum_slice(0);
+        for (auto& th : threads) th.join();
+        benchmark::DoNotOptimize(sums.data());
+    }
+    state.counters["GB"] = benchmark::Counter(static_cast<double>(slice * n_threads) * 8e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 const char* backend_name(kernels::Backend b) {
     switch (b) {
         case kernels::Backend::scalar:
@@ -119,6 +150,11 @@ void register_all() {
             benchmark::RegisterBenchmark(name.c_str(), bench_gemm, backend, type, shape, int64_t{1})
                 ->Unit(benchmark::kMillisecond);
         }
+    benchmark::RegisterBenchmark("memory_read/512MiB/threads", bench_memory_read)
+        ->Unit(benchmark::kMillisecond)
+        ->Arg(1)
+        ->Arg(2)
+        ->UseRealTime();
     for (TensorType weight : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_K}) {
         const std::string name = std::string("quantize_activations/") + critdim::tensor_type_name(weight) + "/512x768";
         benchmark::RegisterBenchmark(name.c_str(), bench_activations, weight, 768, 512)->Unit(benchmark::kMicrosecond);
