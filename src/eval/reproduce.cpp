@@ -304,7 +304,8 @@ double Runner::score_accuracy(const std::vector<McqQuestion>& qs, const steer::P
 Judged Runner::judged_chunks(const std::string& name, const std::vector<Instruction>& set, const steer::Plan* plan,
                              double alpha, double est_per_prompt, bool shardable) {
     Judged total;
-    for (const auto& [b, e] : chunks_of(set.size(), o_.advbench_chunk)) {
+    for (const auto& range : chunks_of(set.size(), o_.advbench_chunk)) {
+        const size_t b = range.first, e = range.second;  // not a structured binding: lambdas capture these
         if (shardable ? !take_unit() : sharded()) {
             total.complete = false;
             continue;
