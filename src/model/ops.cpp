@@ -109,8 +109,24 @@ void rope_apply(float* head, int64_t n_rot, RopeType type, const float* cos_v, c
 #define CRITDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #endif
 
+namespace {
+// Head widths known at compile time keep the D sums in registers across all n rows (the general
+// loop loads and stores out[] for every row); same order of additions, so the same result.
+template <int D>
+inline void weighted_sum_fixed(const float* p, int64_t n, const float* rows, int64_t stride, float* out) {
+    float acc[D] = {};
+    for (int64_t j = 0; j < n; ++j) {
+        const float pj = p[j];
+        const float* row = rows + j * stride;
+        for (int d = 0; d < D; ++d) acc[d] += pj * row[d];
+    }
+    for (int d = 0; d < D; ++d) out[d] = acc[d];
+}
+}  // namespace
+
 CRITDIM_VECTOR_CLONES
 void weighted_sum(const float* p, int64_t n, const float* rows, int64_t stride, int64_t dim, float* out) {
+    if (dim == 64) return weighted_sum_fixed<64>(p, n, rows, stride, out);
     for (int64_t d = 0; d < dim; ++d) out[d] = 0.0f;
     for (int64_t j = 0; j < n; ++j) {
         const float pj = p[j];
