@@ -10,36 +10,34 @@ namespace critdim::model {
 
 namespace {
 constexpr int64_t kQueryBlock = 64;
-
-struct Item {
-    int64_t t0, t1;  // batch rows
-    int64_t head;
-};
 }  // namespace
 
-void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector<float>>& scratch) {
+void attention(ThreadPool& pool, const AttentionArgs& a, AttentionScratch& scratch) {
     const HParams& hp = *a.hp;
     const int64_t T = static_cast<int64_t>(a.positions.size());
     const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.kv_dim(), kv_dim_v = hp.kv_dim_v();
     const int64_t group = hp.n_head / hp.n_head_kv;
     const int64_t window = a.sliding ? hp.sliding_window : 0;
 
-    std::vector<Item> items;
+    std::vector<AttentionItem>& items = scratch.items;
+    items.clear();
     for (int64_t t0 = 0; t0 < T;) {
         int64_t t1 = t0 + 1;
         while (t1 < T && t1 - t0 < kQueryBlock && a.seq_ids[t1] == a.seq_ids[t0]) ++t1;
         for (int64_t h = 0; h < hp.n_head; ++h) items.push_back({t0, t1, h});
         t0 = t1;
     }
-    if (scratch.size() < static_cast<size_t>(pool.size())) scratch.resize(static_cast<size_t>(pool.size()));
+    if (scratch.scores.size() < static_cast<size_t>(pool.size()))
+        scratch.scores.resize(static_cast<size_t>(pool.size()));
 
     // A short decode is not worth waking the other threads for.
     int64_t cost = 0;
-    for (const Item& it : items) cost += (it.t1 - it.t0) * (a.positions[it.t1 - 1] + 1) * (hp.head_dim + hp.head_dim_v);
+    for (const AttentionItem& it : items)
+        cost += (it.t1 - it.t0) * (a.positions[it.t1 - 1] + 1) * (hp.head_dim + hp.head_dim_v);
     auto work = [&](int64_t first_item, int64_t end_item, int ith) {
-        std::vector<float>& sc = scratch[static_cast<size_t>(ith)];
+        std::vector<float>& sc = scratch.scores[static_cast<size_t>(ith)];
         for (int64_t wi = first_item; wi < end_item; ++wi) {
-            const Item& it = items[static_cast<size_t>(wi)];
+            const AttentionItem& it = items[static_cast<size_t>(wi)];
             const int64_t rows = it.t1 - it.t0, kvh = it.head / group;
             int64_t lo = a.n_ctx, hi = 0;  // keys [lo, hi) that any row of the block may see
             for (int64_t t = it.t0; t < it.t1; ++t) {

@@ -21,9 +21,21 @@ struct AttentionArgs {
     float* out;  // [T, n_head * head_dim_v]
 };
 
+// One work item: a block of query rows [t0, t1) of one sequence, for one head.
+struct AttentionItem {
+    int64_t t0, t1;
+    int64_t head;
+};
+
+// Buffers kept across calls, so that a decode step allocates nothing: the work items and one
+// block of scores per thread, each grown as needed.
+struct AttentionScratch {
+    std::vector<AttentionItem> items;
+    std::vector<std::vector<float>> scores;
+};
+
 // Work is split into (run of rows of one sequence, block of query rows, head) items; the scores
-// of an item are one F32 matrix product of its queries with the cached keys. `scratch` holds
-// one score block per thread and grows as needed.
-void attention(ThreadPool& pool, const AttentionArgs& a, std::vector<std::vector<float>>& scratch);
+// of an item are one F32 matrix product of its queries with the cached keys.
+void attention(ThreadPool& pool, const AttentionArgs& a, AttentionScratch& scratch);
 
 }  // namespace critdim::model

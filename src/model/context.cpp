@@ -4,11 +4,12 @@
 // Every block of every supported family is "x += attn(x); x += ffn(x)"; the architecture
 // description (HParams and the bound weights) says which norms, biases, rope and activation
 // each step uses.
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include "critdim/kernels.hpp"
 #include "critdim/model.hpp"
@@ -39,10 +40,10 @@ struct Context::Impl {
     std::vector<float> ff;     // [T, n_ff]
     std::vector<uint8_t> act;  // [T, row bytes]  activations converted to a weight's vec_dot type
     size_t act_row_bytes = 0;
-    std::vector<float> rope_cos, rope_sin;         // [T, n_rot / 2]
-    std::vector<std::vector<float>> attn_scratch;  // per thread: a block of attention scores
-    std::vector<float> logits;                     // [n_outputs, n_vocab]
-    std::vector<float> out_rows;                   // [n_outputs, n_embd]
+    std::vector<float> rope_cos, rope_sin;  // [T, n_rot / 2]
+    AttentionScratch attn_scratch;          // attention's work items and per-thread score blocks
+    std::vector<float> logits;              // [n_outputs, n_vocab]
+    std::vector<float> out_rows;            // [n_outputs, n_embd]
 };
 
 namespace {
@@ -61,10 +62,11 @@ void check_kv_cache_fits(const HParams& hp, int64_t n_ctx, int n_seq) {
     const double physical = static_cast<double>(physical_memory_bytes());
     if (physical > 0 && bytes > 0.8 * physical) {
         const auto gib = [](double b) { return fmt::format("{:.1f} GiB", b / (1024.0 * 1024 * 1024)); };
-        throw Error(ErrorKind::usage, "context",
-                    fmt::format("a context of {} tokens x {} sequence(s) needs {} for the KV cache; this machine has {} "
-                                "(choose a smaller context with --ctx)",
-                                n_ctx, n_seq, gib(bytes), gib(physical)));
+        throw Error(
+            ErrorKind::usage, "context",
+            fmt::format("a context of {} tokens x {} sequence(s) needs {} for the KV cache; this machine has {} "
+                        "(choose a smaller context with --ctx)",
+                        n_ctx, n_seq, gib(bytes), gib(physical)));
     }
 }
 
