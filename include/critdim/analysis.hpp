@@ -263,6 +263,29 @@ std::vector<DomainResult> find_critical(const std::vector<std::pair<std::string,
 std::string critical_json(const std::vector<DomainResult>& results, const FindOptions& options, const Stats& any);
 std::string critical_table(const std::vector<DomainResult>& results, const FindOptions& options);
 
+// critical.json read back: the one reader `vector`, `explain`, the evaluation plans and the
+// playground share. Error(input) names the file and the field; with n_embd > 0, a dimension
+// outside the model is Error(mismatch).
+struct CriticalDim {
+    int64_t dim = 0;
+    int rank = 0;
+    double score = 0.0;
+    std::vector<int> layers;  // where the criterion held
+};
+struct CriticalDomain {
+    std::string name;  // "domain I" where the file gives none
+    std::vector<CriticalDim> dims;
+    std::vector<int64_t> dim_ids() const;  // in file order
+};
+struct CriticalFile {
+    int version = 0;         // 0: not given
+    std::string point;       // parameters.point ("" when not given)
+    std::string model_hash;  // model.hash ("" when not given)
+    std::vector<CriticalDomain> domains;
+};
+CriticalFile parse_critical(const std::string& text, const std::string& where, int64_t n_embd = 0);
+CriticalFile read_critical(const std::string& path, int64_t n_embd = 0);
+
 // ---------------------------------------------------------------------------------------------
 // Explaining them: top activating tokens with context, mean |x| by token class, and a layer x
 // dimension heatmap, over a corpus (documents cut to n_ctx). JSON (format critdim.explain) and

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "critdim/analysis.hpp"
@@ -24,10 +24,14 @@ int token_class(const tokenizer::Tokenizer& tok, int32_t id) {
     const std::string p = tok.token_to_piece(id, false);
     bool digit = false, op = false, punct = false, alpha = false;
     for (unsigned char c : p) {
-        if (std::isdigit(c)) digit = true;
-        else if (std::strchr("+-*/=<>^%&|~$#@\\", c)) op = true;
-        else if (std::ispunct(c)) punct = true;
-        else if (std::isalpha(c) || c >= 0x80) alpha = true;
+        if (std::isdigit(c))
+            digit = true;
+        else if (std::strchr("+-*/=<>^%&|~$#@\\", c))
+            op = true;
+        else if (std::ispunct(c))
+            punct = true;
+        else if (std::isalpha(c) || c >= 0x80)
+            alpha = true;
     }
     if (digit && !alpha) return 1;
     if (op && !alpha) return 2;
@@ -47,12 +51,23 @@ std::string escape_html(const std::string& s) {
     std::string o;
     for (char c : s) {
         switch (c) {
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '&': o += "&amp;"; break;
-            case '"': o += "&quot;"; break;
-            case '\n': o += "\\n"; break;
-            default: o += c;
+            case '<':
+                o += "&lt;";
+                break;
+            case '>':
+                o += "&gt;";
+                break;
+            case '&':
+                o += "&amp;";
+                break;
+            case '"':
+                o += "&quot;";
+                break;
+            case '\n':
+                o += "\\n";
+                break;
+            default:
+                o += c;
         }
     }
     return o;
@@ -62,25 +77,24 @@ std::string escape_html(const std::string& s) {
 
 std::string explain_json(const std::string& model_path, const std::string& critical_path,
                          const std::vector<CorpusSpec>& corpus, int top, int64_t n_ctx, int n_threads) {
-    const json crit = json::parse(read_text_file(critical_path), nullptr, false);
-    if (crit.is_discarded() || !crit.is_object() || crit.value("format", "") != "critdim.critical")
-        throw_input(critical_path, "not a critdim.critical JSON file");
-    if (!crit.contains("version") || crit["version"] != 1) throw_input(critical_path, "version: expected 1");
+    const CriticalFile crit = read_critical(critical_path);
+    if (crit.version != 1) throw_input(critical_path, "version: expected 1");
     std::vector<int64_t> dims;
-    for (const auto& d : crit.at("domains"))
-        for (const auto& x : d.at("dims")) dims.push_back(x.at("dim").get<int64_t>());
+    for (const CriticalDomain& d : crit.domains)
+        for (const CriticalDim& x : d.dims) dims.push_back(x.dim);
     std::sort(dims.begin(), dims.end());
     dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
     if (dims.empty()) throw_input(critical_path, "domains[].dims: no dimensions to explain");
-    const std::string point = crit.at("parameters").value("point", "resid_post");
+    const std::string point = crit.point.empty() ? "resid_post" : crit.point;
 
     const auto m = model::Model::load(model_path);
     const auto tok = tokenizer::Tokenizer::from_gguf(m->file());
     const int64_t E = m->hparams().n_embd;
     const int L = static_cast<int>(m->hparams().n_layer);
     for (int64_t d : dims)
-        if (d < 0 || d >= E) throw Error(ErrorKind::mismatch, critical_path, "dim " + std::to_string(d) + " is out of range");
-    if (crit.at("model").value("hash", "") != hash_file(model_path))
+        if (d < 0 || d >= E)
+            throw Error(ErrorKind::mismatch, critical_path, "dim " + std::to_string(d) + " is out of range");
+    if (crit.model_hash != hash_file(model_path))
         std::fprintf(stderr, "critdim: warning: %s was found on another model file\n", critical_path.c_str());
 
     std::vector<Document> docs;
@@ -89,7 +103,7 @@ std::string explain_json(const std::string& model_path, const std::string& criti
         docs.insert(docs.end(), part.begin(), part.end());
     }
     const size_t K = dims.size();
-    std::vector<std::vector<Hit>> best(K);               // top hits per dim (one per token)
+    std::vector<std::vector<Hit>> best(K);                      // top hits per dim (one per token)
     std::vector<double> heat(static_cast<size_t>(L) * K, 0.0);  // sum |x| per (layer, dim)
     std::vector<double> class_sum(K * 6, 0.0);
     std::vector<int64_t> class_count(6, 0);
@@ -151,20 +165,29 @@ std::string explain_json(const std::string& model_path, const std::string& criti
         json tops = json::array();
         for (const Hit& h : best[k]) {
             const auto& ids = all_ids[static_cast<size_t>(h.doc)];
-            const size_t b = static_cast<size_t>(std::max(0, h.pos - 8)), e = std::min(ids.size(), static_cast<size_t>(h.pos) + 4);
+            const size_t b = static_cast<size_t>(std::max(0, h.pos - 8)),
+                         e = std::min(ids.size(), static_cast<size_t>(h.pos) + 4);
             std::string before, after;
             for (size_t i = b; i < static_cast<size_t>(h.pos); ++i) before += tok->token_to_piece(ids[i], true);
             for (size_t i = static_cast<size_t>(h.pos) + 1; i < e; ++i) after += tok->token_to_piece(ids[i], true);
-            tops.push_back({{"value", h.value}, {"layer", h.layer}, {"doc", h.doc}, {"pos", h.pos}, {"token", h.token},
-                            {"piece", tok->token_to_piece(h.token, true)}, {"before", before}, {"after", after},
+            tops.push_back({{"value", h.value},
+                            {"layer", h.layer},
+                            {"doc", h.doc},
+                            {"pos", h.pos},
+                            {"token", h.token},
+                            {"piece", tok->token_to_piece(h.token, true)},
+                            {"before", before},
+                            {"after", after},
                             {"source", docs[static_cast<size_t>(h.doc)].source}});
         }
         json cls = json::object();
         for (size_t c = 0; c < 6; ++c)
             cls[kClasses[c]] = class_count[c] ? class_sum[k * 6 + c] / static_cast<double>(class_count[c]) : 0.0;
         json layers = json::array();
-        for (int l = 0; l < L; ++l) layers.push_back(heat[static_cast<size_t>(l) * K + k] / std::max<int64_t>(1, n_tokens));
-        jd.push_back({{"dim", dims[k]}, {"top_tokens", tops}, {"mean_abs_by_class", cls}, {"mean_abs_by_layer", layers}});
+        for (int l = 0; l < L; ++l)
+            layers.push_back(heat[static_cast<size_t>(l) * K + k] / std::max<int64_t>(1, n_tokens));
+        jd.push_back(
+            {{"dim", dims[k]}, {"top_tokens", tops}, {"mean_abs_by_class", cls}, {"mean_abs_by_layer", layers}});
     }
     out["dims"] = jd;
     return out.dump(2) + "\n";
@@ -172,9 +195,10 @@ std::string explain_json(const std::string& model_path, const std::string& criti
 
 std::string explain_html(const std::string& json_text) {
     const json j = json::parse(json_text);
-    std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>critdim explain</title><style>"
-                    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-                    "padding:2px 6px;font-size:13px}code{background:#f3f3f3}b.hit{background:#fd6}</style></head><body>\n";
+    std::string h =
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>critdim explain</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;font-size:13px}code{background:#f3f3f3}b.hit{background:#fd6}</style></head><body>\n";
     h += "<h1>Critical dimensions: what they detect</h1>\n<p>Model <code>" + escape_html(j["model"]["path"]) +
          "</code>, point <code>" + escape_html(j["point"]) + "</code>, " + std::to_string(j["n_docs"].get<int64_t>()) +
          " documents, " + std::to_string(j["n_tokens"].get<int64_t>()) + " tokens.</p>\n";
@@ -186,18 +210,23 @@ std::string explain_html(const std::string& json_text) {
         for (const auto& v : d["mean_abs_by_layer"]) vmax = std::max(vmax, v.get<double>());
     const int cw = 40, ch = 16, left = 60, topm = 30;
     h += "<h2>Mean |x| per layer and dimension</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-         std::to_string(left + cw * static_cast<int>(K) + 10) + "\" height=\"" + std::to_string(topm + ch * static_cast<int>(L) + 10) + "\">\n";
+         std::to_string(left + cw * static_cast<int>(K) + 10) + "\" height=\"" +
+         std::to_string(topm + ch * static_cast<int>(L) + 10) + "\">\n";
     for (size_t k = 0; k < K; ++k)
         h += "<text x=\"" + std::to_string(left + cw * static_cast<int>(k) + 4) + "\" y=\"20\" font-size=\"11\">" +
              std::to_string(dims[k]["dim"].get<int64_t>()) + "</text>\n";
     for (size_t l = 0; l < L; ++l) {
-        h += "<text x=\"4\" y=\"" + std::to_string(topm + ch * static_cast<int>(l) + 12) + "\" font-size=\"11\">layer " + std::to_string(l) + "</text>\n";
+        h += "<text x=\"4\" y=\"" + std::to_string(topm + ch * static_cast<int>(l) + 12) +
+             "\" font-size=\"11\">layer " + std::to_string(l) + "</text>\n";
         for (size_t k = 0; k < K; ++k) {
             const double v = dims[k]["mean_abs_by_layer"][l].get<double>();
             const int shade = 255 - static_cast<int>(std::lround(200.0 * v / vmax));
             char rect[256];
-            std::snprintf(rect, sizeof rect, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(255,%d,%d)\"><title>%.4g</title></rect>\n",
-                          left + cw * static_cast<int>(k), topm + ch * static_cast<int>(l), cw - 1, ch - 1, shade, shade, v);
+            std::snprintf(rect, sizeof rect,
+                          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                          "fill=\"rgb(255,%d,%d)\"><title>%.4g</title></rect>\n",
+                          left + cw * static_cast<int>(k), topm + ch * static_cast<int>(l), cw - 1, ch - 1, shade,
+                          shade, v);
             h += rect;
         }
     }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "critdim/analysis.hpp"
 #include "critdim/eval.hpp"
 
 namespace critdim::eval {
@@ -126,32 +127,9 @@ AblationResult run_ablation(McqScorer& scorer, const std::vector<McqQuestion>& q
 namespace critdim::eval {
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> read_critical_dims(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_text_file(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw_input(path, std::string("not valid JSON: ") + e.what());
-    }
-    if (!j.is_object() || j.value("format", "") != "critdim.critical")
-        throw_input(path, "format: expected \"critdim.critical\" (the output of `critdim find --out`)");
-    const auto domains = j.find("domains");
-    if (domains == j.end() || !domains->is_array()) throw_input(path, "domains: expected a list");
     std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-    for (size_t i = 0; i < domains->size(); ++i) {
-        const auto& d = (*domains)[i];
-        const std::string at = "domains[" + std::to_string(i) + "]";
-        if (!d.is_object() || !d.contains("name") || !d["name"].is_string())
-            throw_input(path, at + ".name: expected a string");
-        if (!d.contains("dims") || !d["dims"].is_array()) throw_input(path, at + ".dims: expected a list");
-        std::vector<int64_t> dims;
-        for (size_t k = 0; k < d["dims"].size(); ++k) {
-            const auto& x = d["dims"][k];
-            if (!x.is_object() || !x.contains("dim") || !x["dim"].is_number_integer())
-                throw_input(path, at + ".dims[" + std::to_string(k) + "].dim: expected an integer");
-            dims.push_back(x["dim"].get<int64_t>());
-        }
-        out.emplace_back(d["name"].get<std::string>(), std::move(dims));
-    }
+    for (const analysis::CriticalDomain& d : analysis::read_critical(path).domains)
+        out.emplace_back(d.name, d.dim_ids());
     return out;
 }
 

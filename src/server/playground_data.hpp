@@ -7,21 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "critdim/analysis.hpp"
 #include "critdim/model.hpp"
 
 namespace critdim::server {
 
-struct CriticalDim {
-    int64_t dim = 0;
-    int rank = 0;
-    double score = 0.0;
-    std::vector<int> layers;  // where the criterion held
-};
-
-struct CriticalDomain {
-    std::string name;
-    std::vector<CriticalDim> dims;
-};
+using analysis::CriticalDim;
+using analysis::CriticalDomain;
 
 struct StatsEntry {
     std::string name;    // the file name without .stats: what requests name
@@ -38,10 +30,6 @@ struct PlaygroundData {
     std::vector<int64_t> critical_dims() const;  // every domain's, ascending, once each
     const StatsEntry* find_stats(const std::string& name) const;
 };
-
-// critical.json text (docs/formats.md); Error(input) names `where` and the field, Error(mismatch)
-// a dimension outside the model.
-std::vector<CriticalDomain> parse_critical(const std::string& text, const std::string& where, int64_t n_embd);
 
 // Reads --dims and every DIR/*.stats (either may be empty).
 PlaygroundData load_playground_data(const std::string& dims_path, const std::string& stats_dir,

@@ -36,18 +36,9 @@ double norm2(const std::vector<double>& v) {
 // The mask: dimensions of one domain of a critical.json file.
 std::vector<int64_t> dims_from_critical(const std::string& path, const std::string& want_domain,
                                         const std::string& pos_name, int64_t n_embd) {
-    json j;
-    try {
-        j = json::parse(read_text_file(path));
-    } catch (const json::exception& e) {
-        throw_input(path, std::string("not valid JSON: ") + e.what());
-    }
-    if (!j.is_object() || j.value("format", "") != "critdim.critical" || !j.contains("domains") ||
-        !j["domains"].is_array())
-        throw_input(path, "not a critical.json file (format 'critdim.critical' with a 'domains' list)");
-    const json& domains = j["domains"];
+    const analysis::CriticalFile file = analysis::read_critical(path, n_embd);
     std::vector<std::string> names;
-    for (const auto& d : domains) names.push_back(d.is_object() ? d.value("name", "") : "");
+    for (const auto& d : file.domains) names.push_back(d.name);
     auto list = [&] {
         std::string s;
         for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -62,22 +53,7 @@ std::vector<int64_t> dims_from_critical(const std::string& path, const std::stri
             throw_usage(path + ": holds several domains (" + list() + "); choose one with --domain");
         throw_usage(path + ": no domain '" + target + "' (domains: " + list() + ")");
     }
-    const json& d = domains[pick];
-    if (!d.contains("dims") || !d["dims"].is_array())
-        throw_input(path, "domains[" + std::to_string(pick) + "].dims: expected a list");
-    std::vector<int64_t> dims;
-    for (size_t k = 0; k < d["dims"].size(); ++k) {
-        const json& e = d["dims"][k];
-        const std::string where = "domains[" + std::to_string(pick) + "].dims[" + std::to_string(k) + "].dim";
-        if (!e.is_object() || !e.contains("dim") || !e["dim"].is_number_integer())
-            throw_input(path, where + ": expected an integer");
-        const auto dim = e["dim"].get<int64_t>();
-        if (dim < 0 || dim >= n_embd)
-            throw Error(ErrorKind::mismatch, path,
-                        where + ": " + std::to_string(dim) + " is outside the model's " + std::to_string(n_embd) +
-                            " dimensions");
-        dims.push_back(dim);
-    }
+    std::vector<int64_t> dims = file.domains[pick].dim_ids();
     if (dims.empty()) throw_input(path, "domain '" + target + "' has no dimensions (nothing passed the criterion)");
     return dims;
 }
