@@ -283,6 +283,8 @@ struct CriticalFile {
     std::string model_hash;  // model.hash ("" when not given)
     std::vector<CriticalDomain> domains;
 };
+// Every domain's dimensions, ascending, once each.
+std::vector<int64_t> distinct_dims(const std::vector<CriticalDomain>& domains);
 CriticalFile parse_critical(const std::string& text, const std::string& where, int64_t n_embd = 0);
 CriticalFile read_critical(const std::string& path, int64_t n_embd = 0);
 

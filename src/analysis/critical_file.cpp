@@ -1,5 +1,6 @@
 // Reading critical.json (docs/formats.md) back: domains, their dimensions with rank, score and
 // layers, and the provenance fields the readers check.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "critdim/analysis.hpp"
@@ -37,6 +38,15 @@ std::vector<int64_t> CriticalDomain::dim_ids() const {
     std::vector<int64_t> ids;
     for (const CriticalDim& d : dims) ids.push_back(d.dim);
     return ids;
+}
+
+std::vector<int64_t> distinct_dims(const std::vector<CriticalDomain>& domains) {
+    std::vector<int64_t> dims;
+    for (const CriticalDomain& d : domains)
+        for (const CriticalDim& c : d.dims) dims.push_back(c.dim);
+    std::sort(dims.begin(), dims.end());
+    dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
+    return dims;
 }
 
 CriticalFile parse_critical(const std::string& text, const std::string& where, int64_t n_embd) {

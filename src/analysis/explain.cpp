@@ -79,11 +79,7 @@ std::string explain_json(const std::string& model_path, const std::string& criti
                          const std::vector<CorpusSpec>& corpus, int top, int64_t n_ctx, int n_threads) {
     const CriticalFile crit = read_critical(critical_path);
     if (crit.version != 1) throw_input(critical_path, "version: expected 1");
-    std::vector<int64_t> dims;
-    for (const CriticalDomain& d : crit.domains)
-        for (const CriticalDim& x : d.dims) dims.push_back(x.dim);
-    std::sort(dims.begin(), dims.end());
-    dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
+    const std::vector<int64_t> dims = distinct_dims(crit.domains);
     if (dims.empty()) throw_input(critical_path, "domains[].dims: no dimensions to explain");
     const std::string point = crit.point.empty() ? "resid_post" : crit.point;
 

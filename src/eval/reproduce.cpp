@@ -1004,7 +1004,7 @@ void Runner::gather_shards() {
     for (int i = 0; i < n; ++i) {
         const std::string dir = reproduce_shard_dir(o_.out_dir, i, n);
         const std::string done = dir + "/" + kReproduceShardDone;
-        const std::string rel = "shard-" + std::to_string(i) + "-of-" + std::to_string(n);
+        const std::string rel = fs::path(dir).filename().string();
         if (!fs::is_directory(dir, ec)) {
             missing += (missing.empty() ? "" : ", ") + rel + " (not started)";
             continue;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "critdim/eval.hpp"
 #include "critdim/scale.hpp"
 
 namespace critdim::scale {
@@ -40,12 +41,13 @@ std::optional<std::pair<std::string, std::pair<size_t, size_t>>> find_option(con
 }  // namespace
 
 std::string Job::shard_path(int task) const {
-    if (kind == "reproduce") return out + "/" + shard_name(task) + "/shard.json";  // eval::kReproduceShardDone
+    if (kind == "reproduce") return eval::reproduce_shard_dir(out, task, n_tasks) + "/" + eval::kReproduceShardDone;
     return dir + "/" + shard_name(task);
 }
 
 std::string Job::shard_name(int task) const {
-    if (kind == "reproduce") return "shards/shard-" + std::to_string(task) + "-of-" + std::to_string(n_tasks);
+    if (kind == "reproduce")
+        return fs::path(eval::reproduce_shard_dir(out, task, n_tasks)).lexically_relative(out).string();
     return "shards/shard-" + std::to_string(task) + ".stats";
 }
 

@@ -8,14 +8,7 @@
 
 namespace critdim::server {
 
-std::vector<int64_t> PlaygroundData::critical_dims() const {
-    std::vector<int64_t> dims;
-    for (const CriticalDomain& d : domains)
-        for (const CriticalDim& c : d.dims) dims.push_back(c.dim);
-    std::sort(dims.begin(), dims.end());
-    dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
-    return dims;
-}
+std::vector<int64_t> PlaygroundData::critical_dims() const { return analysis::distinct_dims(domains); }
 
 const StatsEntry* PlaygroundData::find_stats(const std::string& name) const {
     for (const StatsEntry& s : stats)
